@@ -1,0 +1,11 @@
+"""cvbook_lib: the tested implementations behind the book 《计算机视觉面试：可运行的教科书》.
+
+One module per topic; every function mirrors its reference library (torch, torchvision,
+scipy, scikit-learn) and is tested against it in ``tests/``.
+"""
+
+from . import conv, correlate, utils
+from .utils import fmt, get_device, randn, seed_everything
+
+__version__ = "0.1.0"
+__all__ = ["conv", "correlate", "utils", "fmt", "get_device", "randn", "seed_everything"]

@@ -1,0 +1,367 @@
+"""2-D convolution from scratch: sizes, im2col/col2im, naive and im2col convolution,
+transposed convolution, the backward pass, parameter and MAC counts.
+
+Every function mirrors the PyTorch reference named in its docstring (same arguments, defaults
+and semantics) and is tested against it in ``tests/test_conv.py``. None calls the torch
+convolution it re-implements: the work is slicing, one matmul, and scatter-adds.
+Reference: Chellapilla, Puri & Simard, "High Performance Convolutional Neural Networks for
+Document Processing" (2006) for im2col; Dumoulin & Visin, "A guide to convolution arithmetic
+for deep learning" (2016) for the size formulas.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._checks import as_pair, check_int, check_tensor
+from .correlate import convolve2d, correlate2d
+
+__all__ = [
+    "conv_output_size", "conv_transpose_output_size", "im2col", "col2im", "conv2d_naive", "conv2d",
+    "conv_transpose2d", "conv2d_backward", "conv2d_params", "conv2d_macs", "separable_conv2d_params",
+    "separable_conv2d_macs", "correlate2d", "convolve2d",
+]
+
+
+# ---------------------------------------------------------------- output sizes
+
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                     ceil_mode: bool = False) -> int:
+    """Output length of a convolution or pooling along one axis.
+
+    ``out = floor((size + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1``
+    (``ceil`` instead of ``floor`` when ``ceil_mode``, as in pooling, where a last window that
+    would start inside the right padding is dropped, like PyTorch).
+    """
+    check_int(size, "size", 1)
+    check_int(kernel_size, "kernel_size", 1)
+    check_int(stride, "stride", 1)
+    check_int(padding, "padding", 0)
+    check_int(dilation, "dilation", 1)
+    span = size + 2 * padding - dilation * (kernel_size - 1) - 1
+    if span < 0:
+        raise ValueError(
+            f"kernel_size={kernel_size} with dilation={dilation} spans {dilation * (kernel_size - 1) + 1} "
+            f"elements, larger than the padded input {size} + 2*{padding} = {size + 2 * padding}")
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + padding:  # last window would start in the padding
+        out -= 1
+    return out
+
+
+def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0, dilation: int = 1) -> int:
+    """Output length of a transposed convolution along one axis (``F.conv_transpose2d``).
+
+    ``out = (size - 1)*stride - 2*padding + dilation*(kernel_size - 1) + output_padding + 1``
+    """
+    check_int(size, "size", 1)
+    check_int(kernel_size, "kernel_size", 1)
+    check_int(stride, "stride", 1)
+    check_int(padding, "padding", 0)
+    check_int(output_padding, "output_padding", 0)
+    check_int(dilation, "dilation", 1)
+    if output_padding >= stride and output_padding >= dilation:
+        raise ValueError(f"output_padding must be smaller than stride ({stride}) or dilation ({dilation}), "
+                         f"got {output_padding}")
+    out = (size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
+    if out < 1:
+        raise ValueError(f"padding={padding} is too large: the output length would be {out}")
+    return out
+
+
+# ---------------------------------------------------------------- private helpers
+
+def _pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """Zero-pad the last two dims of (N, C, H, W) by copying into a zero tensor."""
+    if top == bottom == left == right == 0:
+        return x
+    N, C, H, W = x.shape
+    out = x.new_zeros(N, C, H + top + bottom, W + left + right)
+    out[:, :, top:top + H, left:left + W] = x
+    return out
+
+
+def _unfold(xp: torch.Tensor, kernel, dilation, stride, out_hw) -> torch.Tensor:
+    """Padded (N, C, Hp, Wp) -> columns (N, C*kh*kw, Ho*Wo): a strided view of every window, copied once."""
+    (kh, kw), (dh, dw), (sh, sw), (Ho, Wo) = kernel, dilation, stride, out_hw
+    N, C = xp.shape[:2]
+    sN, sC, sH, sW = xp.stride()
+    windows = xp.as_strided((N, C, kh, kw, Ho, Wo), (sN, sC, sH * dh, sW * dw, sH * sh, sW * sw))
+    return windows.reshape(N, C * kh * kw, Ho * Wo)                    # channel-major like F.unfold
+
+
+_CHUNK_ELEMENTS = 1 << 22  # im2col columns are kh*kw times the input: build them a few images at a time
+
+
+def _fold(cols: torch.Tensor, canvas_hw, kernel, dilation, stride, blocks_hw) -> torch.Tensor:
+    """Columns (N, C*kh*kw, L) -> (N, C, Hc, Wc), summing every tap where windows overlap."""
+    (kh, kw), (dh, dw), (sh, sw), (Ho, Wo) = kernel, dilation, stride, blocks_hw
+    N = cols.shape[0]
+    C = cols.shape[1] // (kh * kw)
+    taps = cols.reshape(N, C, kh, kw, Ho, Wo)
+    out = cols.new_zeros(N, C, *canvas_hw)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, i * dh: i * dh + sh * (Ho - 1) + 1: sh, j * dw: j * dw + sw * (Wo - 1) + 1: sw] += taps[:, :, i, j]
+    return out
+
+
+def _batched(x: torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
+    """Accept (C, H, W) or (N, C, H, W) floating input; return the 4-D view and whether it was 3-D."""
+    check_tensor(x, name, ndims=(3, 4), floating=True)
+    return (x.unsqueeze(0), True) if x.dim() == 3 else (x, False)
+
+
+def _conv_setup(x, weight, bias, stride, padding, dilation, groups, transposed=False):
+    """Validate a conv call the way F.conv2d does; return the parsed geometry."""
+    check_tensor(weight, "weight", ndims=(4,), floating=True)
+    check_int(groups, "groups", 1)
+    if weight.dtype != x.dtype or weight.device != x.device:
+        raise TypeError(f"weight must match input's dtype and device ({x.dtype}, {x.device}), "
+                        f"got ({weight.dtype}, {weight.device})")
+    s, d = as_pair(stride, "stride", 1), as_pair(dilation, "dilation", 1)
+    C, F, (kh, kw) = x.shape[1], weight.shape[0], weight.shape[2:]
+    if C % groups:
+        raise ValueError(f"groups={groups} must divide the input channels, got {C} channels")
+    if transposed:
+        if weight.shape[0] != C:
+            raise ValueError(f"weight must have shape (in_channels={C}, out_channels/groups, kH, kW), "
+                             f"got {tuple(weight.shape)}")
+        out_channels = weight.shape[1] * groups
+    else:
+        if weight.shape[1] * groups != C:
+            raise ValueError(f"input has {C} channels but weight {tuple(weight.shape)} with groups={groups} "
+                             f"expects {weight.shape[1] * groups}")
+        if F % groups:
+            raise ValueError(f"groups={groups} must divide out_channels={F}")
+        out_channels = F
+    if bias is not None:
+        check_tensor(bias, "bias", ndims=(1,), floating=True)
+        if bias.shape[0] != out_channels:
+            raise ValueError(f"bias must have {out_channels} elements, got {bias.shape[0]}")
+    if isinstance(padding, str):
+        if transposed or padding not in ("same", "valid"):
+            allowed = "an int or a pair" if transposed else "an int, a pair, 'same' or 'valid'"
+            raise ValueError(f"padding must be {allowed}, got {padding!r}")
+        if padding == "same" and s != (1, 1):
+            raise ValueError(f"padding='same' needs stride 1 (as in PyTorch), got stride={stride!r}")
+        if padding == "valid":
+            pads = (0, 0, 0, 0)
+        else:  # total d*(k-1); the extra one of an even kernel goes bottom/right, as in PyTorch
+            th, tw = d[0] * (kh - 1), d[1] * (kw - 1)
+            pads = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+    else:
+        ph, pw = as_pair(padding, "padding", 0)
+        pads = (ph, ph, pw, pw)
+    return s, pads, d, (kh, kw), out_channels
+
+
+def _out_hw(H, W, pads, kernel, stride, dilation):
+    """(H_out, W_out) of a window sliding over the padded input; raise if the window does not fit."""
+    Hp, Wp = H + pads[0] + pads[1], W + pads[2] + pads[3]
+    span = tuple(dilation[i] * (kernel[i] - 1) + 1 for i in range(2))
+    if span[0] > Hp or span[1] > Wp:
+        raise ValueError(f"kernel {tuple(kernel)} with dilation {tuple(dilation)} spans {span}, larger than "
+                         f"the padded input {(Hp, Wp)}")
+    return (Hp - span[0]) // stride[0] + 1, (Wp - span[1]) // stride[1] + 1
+
+
+# ---------------------------------------------------------------- im2col / col2im
+
+def im2col(input: torch.Tensor, kernel_size, dilation=1, padding=0, stride=1) -> torch.Tensor:
+    """Extract sliding blocks into columns, like ``F.unfold``.
+
+    Args:
+        input (Tensor[N, C, H, W] or Tensor[C, H, W]).
+    Returns:
+        Tensor[N, C*kh*kw, L] (or [C*kh*kw, L]) with ``L = H_out * W_out`` blocks, channel-major.
+    """
+    x, unbatched = _batched(input, "input")
+    k, d = as_pair(kernel_size, "kernel_size", 1), as_pair(dilation, "dilation", 1)
+    p, s = as_pair(padding, "padding", 0), as_pair(stride, "stride", 1)
+    out_hw = _out_hw(x.shape[2], x.shape[3], (p[0], p[0], p[1], p[1]), k, s, d)
+    cols = _unfold(_pad(x, p[0], p[0], p[1], p[1]), k, d, s, out_hw)
+    return cols[0] if unbatched else cols
+
+
+def col2im(input: torch.Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> torch.Tensor:
+    """Sum columns back into an image, like ``F.fold`` (the adjoint of ``im2col``).
+
+    Args:
+        input (Tensor[N, C*kh*kw, L] or Tensor[C*kh*kw, L]).
+        output_size: (H, W) of the image the blocks came from.
+    Returns:
+        Tensor[N, C, H, W] (or [C, H, W]); overlapping taps are added.
+    """
+    check_tensor(input, "input", ndims=(2, 3), floating=True)
+    cols, unbatched = (input.unsqueeze(0), True) if input.dim() == 2 else (input, False)
+    H, W = as_pair(output_size, "output_size", 1)
+    k, d = as_pair(kernel_size, "kernel_size", 1), as_pair(dilation, "dilation", 1)
+    p, s = as_pair(padding, "padding", 0), as_pair(stride, "stride", 1)
+    if cols.shape[1] % (k[0] * k[1]):
+        raise ValueError(f"input.shape[-2]={cols.shape[1]} must be divisible by kh*kw={k[0] * k[1]}")
+    Ho, Wo = _out_hw(H, W, (p[0], p[0], p[1], p[1]), k, s, d)
+    if cols.shape[2] != Ho * Wo:
+        raise ValueError(f"input has L={cols.shape[2]} blocks but output_size={(H, W)} with these "
+                         f"parameters gives {Ho}*{Wo}={Ho * Wo}")
+    out = _fold(cols, (H + 2 * p[0], W + 2 * p[1]), k, d, s, (Ho, Wo))[:, :, p[0]:p[0] + H, p[1]:p[1] + W]
+    return out[0] if unbatched else out
+
+
+# ---------------------------------------------------------------- convolution
+
+def conv2d_naive(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> torch.Tensor:
+    """Convolution by two loops over output positions (teaching version of ``F.conv2d``).
+
+    ``out[n, f, i, j] = bias[f] + sum_{c,u,v} x_pad[n, c, i*s + u*d, j*s + v*d] * weight[f, c, u, v]``,
+    summing only over the ``C/groups`` channels of ``f``'s group. Same arguments as ``conv2d``.
+    """
+    x, unbatched = _batched(input, "input")
+    s, pads, d, (kh, kw), F = _conv_setup(x, weight, bias, stride, padding, dilation, groups)
+    N, C, H, W = x.shape
+    Ho, Wo = _out_hw(H, W, pads, (kh, kw), s, d)
+    xp = _pad(x, *pads)
+    Cg, Fg = C // groups, F // groups
+    out = x.new_zeros(N, F, Ho, Wo)
+    for i in range(Ho):
+        for j in range(Wo):
+            window = xp[:, :, i * s[0]: i * s[0] + d[0] * (kh - 1) + 1: d[0],
+                        j * s[1]: j * s[1] + d[1] * (kw - 1) + 1: d[1]]           # (N, C, kh, kw)
+            for g in range(groups):
+                w_g = weight[g * Fg:(g + 1) * Fg]                                   # (Fg, Cg, kh, kw)
+                x_g = window[:, g * Cg:(g + 1) * Cg]                                # (N, Cg, kh, kw)
+                out[:, g * Fg:(g + 1) * Fg, i, j] = (x_g.unsqueeze(1) * w_g).sum(dim=(2, 3, 4))
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1)
+    return out[0] if unbatched else out
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> torch.Tensor:
+    """2-D convolution (cross-correlation, as in every DL library) by im2col + one batched matmul.
+
+    Args:
+        input (Tensor[N, C_in, H, W] or Tensor[C_in, H, W]).
+        weight (Tensor[C_out, C_in/groups, kH, kW]); bias (Tensor[C_out] or None).
+        stride, dilation: int or pair, >= 1. padding: int, pair, ``'same'`` (stride 1) or ``'valid'``.
+        groups: divides C_in and C_out; ``groups == C_in`` is a depthwise convolution.
+    Returns:
+        Tensor[N, C_out, H_out, W_out] with ``H_out = conv_output_size(H, kH, stride, padding, dilation)``.
+
+    The columns are kH*kW times larger than the input, so they are built a few images at a time
+    (at most about 4 M elements, 16 MiB in float32): memory stays bounded and the buffer stays warm.
+    """
+    x, unbatched = _batched(input, "input")
+    s, pads, d, k, F = _conv_setup(x, weight, bias, stride, padding, dilation, groups)
+    N, C, H, W = x.shape
+    Ho, Wo = _out_hw(H, W, pads, k, s, d)
+    xp = _pad(x, *pads)
+    w = weight.reshape(groups, F // groups, -1)                        # (G, Fg, Cg*kh*kw)
+    chunk = max(1, _CHUNK_ELEMENTS // (C * k[0] * k[1] * Ho * Wo))     # images per im2col
+    outs = []
+    for i in range(0, N, chunk):
+        cols = _unfold(xp[i:i + chunk], k, d, s, (Ho, Wo))             # (n, C*kh*kw, L)
+        cols = cols.view(cols.shape[0], groups, -1, Ho * Wo)           # (n, G, Cg*kh*kw, L)
+        outs.append(torch.matmul(w, cols))                             # (n, G, Fg, L)
+    out = torch.cat(outs).view(N, F, Ho, Wo)
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1)
+    return out[0] if unbatched else out
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1) -> torch.Tensor:
+    """Transposed convolution, like ``F.conv_transpose2d``: the adjoint of ``conv2d``.
+
+    Each input pixel scatters ``x * weight`` into the output: columns = Wᵀ·x, then col2im.
+    Args:
+        input (Tensor[N, C_in, H, W] or Tensor[C_in, H, W]); weight (Tensor[C_in, C_out/groups, kH, kW]).
+    Returns:
+        Tensor[N, C_out, H_out, W_out], ``H_out = (H-1)*stride - 2*padding + dilation*(kH-1) + output_padding + 1``.
+    """
+    x, unbatched = _batched(input, "input")
+    s, pads, d, k, F = _conv_setup(x, weight, bias, stride, padding, dilation, groups, transposed=True)
+    op = as_pair(output_padding, "output_padding", 0)
+    N, C, H, W = x.shape
+    p = (pads[0], pads[2])
+    Ho, Wo = (conv_transpose_output_size(n, k[i], s[i], p[i], op[i], d[i]) for i, n in enumerate((H, W)))
+    w = weight.reshape(groups, C // groups, -1).transpose(1, 2)        # (G, Fg*kh*kw, Cg)
+    cols = torch.matmul(w, x.reshape(N, groups, C // groups, H * W))  # (N, G, Fg*kh*kw, H*W)
+    full = [(n - 1) * s[i] + d[i] * (k[i] - 1) + 1 for i, n in enumerate((H, W))]
+    canvas = (max(full[0], p[0] + Ho), max(full[1], p[1] + Wo))       # room for output_padding
+    out = _fold(cols.reshape(N, F * k[0] * k[1], H * W), canvas, k, d, s, (H, W))
+    out = out[:, :, p[0]:p[0] + Ho, p[1]:p[1] + Wo]
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1)
+    return out[0] if unbatched else out
+
+
+def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1):
+    """Gradients of ``conv2d`` w.r.t. input, weight and bias, derived by hand.
+
+    With columns X = im2col(x) and W reshaped to (F, C*kh*kw), the forward pass is Y = W·X, so
+    ``dW = dY·Xᵀ`` (summed over the batch), ``dX = col2im(Wᵀ·dY)`` and ``db = sum of dY``.
+    Args:
+        grad_output (Tensor[N, C_out, H_out, W_out]); input, weight: as in ``conv2d``.
+    Returns:
+        (grad_input like input, grad_weight like weight, grad_bias Tensor[C_out]).
+    """
+    x, unbatched = _batched(input, "input")
+    s, pads, d, k, F = _conv_setup(x, weight, None, stride, padding, dilation, groups)
+    N, C, H, W = x.shape
+    Ho, Wo = _out_hw(H, W, pads, k, s, d)
+    check_tensor(grad_output, "grad_output", ndims=(input.dim(),), floating=True)
+    go = grad_output.unsqueeze(0) if unbatched else grad_output
+    if tuple(go.shape) != (N, F, Ho, Wo):
+        raise ValueError(f"grad_output must have shape {(N, F, Ho, Wo)}, got {tuple(go.shape)}")
+    go = go.reshape(N, groups, F // groups, Ho * Wo)                    # (N, G, Fg, L)
+    cols = _unfold(_pad(x, *pads), k, d, s, (Ho, Wo)).view(N, groups, -1, Ho * Wo)  # (N, G, K, L)
+    grad_weight = torch.matmul(go, cols.transpose(2, 3)).sum(0).reshape(weight.shape)
+    w = weight.reshape(groups, F // groups, -1)                         # (G, Fg, K)
+    grad_cols = torch.matmul(w.transpose(1, 2), go).reshape(N, -1, Ho * Wo)
+    canvas = (H + pads[0] + pads[1], W + pads[2] + pads[3])
+    grad_input = _fold(grad_cols, canvas, k, d, s, (Ho, Wo))[:, :, pads[0]:pads[0] + H, pads[2]:pads[2] + W]
+    grad_bias = go.sum(dim=(0, 3)).reshape(F)
+    return (grad_input[0] if unbatched else grad_input), grad_weight, grad_bias
+
+
+# ---------------------------------------------------------------- cost
+
+def _check_channels(in_channels, out_channels, groups):
+    check_int(in_channels, "in_channels", 1)
+    check_int(out_channels, "out_channels", 1)
+    check_int(groups, "groups", 1)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+
+
+def conv2d_params(in_channels: int, out_channels: int, kernel_size, groups: int = 1, bias: bool = True) -> int:
+    """Parameters of ``nn.Conv2d``: ``C_out * (C_in/groups) * kH * kW`` weights + ``C_out`` biases."""
+    _check_channels(in_channels, out_channels, groups)
+    kh, kw = as_pair(kernel_size, "kernel_size", 1)
+    return out_channels * (in_channels // groups) * kh * kw + (out_channels if bias else 0)
+
+
+def conv2d_macs(in_channels: int, out_channels: int, kernel_size, output_size, groups: int = 1) -> int:
+    """Multiply-accumulates of one image: ``C_out * H_out * W_out * (C_in/groups) * kH * kW``.
+
+    FLOPs = 2 * MACs (one multiply and one add each), as ``torch.utils.flop_counter`` counts them.
+    """
+    _check_channels(in_channels, out_channels, groups)
+    kh, kw = as_pair(kernel_size, "kernel_size", 1)
+    Ho, Wo = as_pair(output_size, "output_size", 1)
+    return out_channels * Ho * Wo * (in_channels // groups) * kh * kw
+
+
+def separable_conv2d_params(in_channels: int, out_channels: int, kernel_size, bias: bool = True) -> int:
+    """Depthwise (groups = C_in) kH×kW convolution followed by a pointwise 1×1 convolution."""
+    return (conv2d_params(in_channels, in_channels, kernel_size, in_channels, bias)
+            + conv2d_params(in_channels, out_channels, 1, 1, bias))
+
+
+def separable_conv2d_macs(in_channels: int, out_channels: int, kernel_size, output_size) -> int:
+    """MACs of depthwise + pointwise; ratio to a standard conv is ``1/C_out + 1/(kH*kW)``."""
+    return (conv2d_macs(in_channels, in_channels, kernel_size, output_size, in_channels)
+            + conv2d_macs(in_channels, out_channels, 1, output_size))

@@ -1,0 +1,265 @@
+"""cvbook_lib.conv against torch.nn.functional, scipy.signal and FlopCounterMode."""
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.testing import assert_close
+from torch.utils.flop_counter import FlopCounterMode
+
+from cvbook_lib import conv
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+GEN = torch.Generator().manual_seed(0)
+
+
+def rand(*shape, device="cpu", dtype=torch.float64):
+    return torch.randn(*shape, generator=GEN, dtype=dtype).to(device)
+
+
+# (N, C_in, H, W, C_out, kernel, stride, padding, dilation, groups)
+CONV_GRID = [
+    (2, 3, 7, 7, 4, 3, 1, 0, 1, 1),
+    (2, 3, 8, 9, 4, (3, 2), (2, 1), (1, 0), 1, 1),
+    (1, 4, 10, 7, 6, 3, 2, 1, 2, 2),
+    (3, 6, 9, 9, 6, 3, 1, 1, 1, 6),          # depthwise
+    (2, 4, 6, 11, 8, (1, 5), (1, 3), (0, 2), (1, 2), 4),
+    (1, 2, 5, 5, 3, 5, 1, 2, 1, 1),          # kernel as large as the input
+    (2, 8, 12, 12, 4, 1, 1, 0, 1, 2),        # 1x1, grouped
+    (1, 3, 13, 10, 5, 4, 3, 3, (2, 1), 1),   # even kernel, padding > k/2 is allowed for conv
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("fn", [conv.conv2d, conv.conv2d_naive])
+@pytest.mark.parametrize("case", CONV_GRID)
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_conv2d_matches_torch(fn, case, with_bias, device):
+    N, C, H, W, Fo, k, s, p, d, g = case
+    kh, kw = (k, k) if isinstance(k, int) else k
+    x, w = rand(N, C, H, W, device=device), rand(Fo, C // g, kh, kw, device=device)
+    b = rand(Fo, device=device) if with_bias else None
+    assert_close(fn(x, w, b, s, p, d, g), F.conv2d(x, w, b, s, p, d, g))
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("kernel,dilation", [(3, 1), (4, 1), ((2, 5), (3, 1)), (1, 1)])
+def test_conv2d_string_padding(padding, kernel, dilation):
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x, w, b = rand(2, 4, 11, 9), rand(6, 2, kh, kw), rand(6)
+    for fn in (conv.conv2d, conv.conv2d_naive):
+        assert_close(fn(x, w, b, 1, padding, dilation, 2), F.conv2d(x, w, b, 1, padding, dilation, 2))
+
+
+def test_conv2d_unbatched_float32_and_grad():
+    x, w = rand(3, 8, 8, dtype=torch.float32), rand(5, 3, 3, 3, dtype=torch.float32)
+    assert_close(conv.conv2d(x, w, padding=1), F.conv2d(x, w, padding=1))
+    xd, wd = rand(1, 2, 5, 6).requires_grad_(), rand(3, 2, 2, 3).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: conv.conv2d(a, b, stride=(2, 1), padding=1), (xd, wd))
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(1, 40), k=st.integers(1, 7), s=st.integers(1, 4), p=st.integers(0, 4),
+       d=st.integers(1, 3), ceil_mode=st.booleans())
+def test_conv_output_size_is_what_torch_produces(size, k, s, p, d, ceil_mode):
+    if d * (k - 1) + 1 > size + 2 * p:
+        with pytest.raises(ValueError, match="larger than the padded input"):
+            conv.conv_output_size(size, k, s, p, d, ceil_mode)
+        return
+    x = torch.zeros(1, 1, 1, size)
+    if not ceil_mode:
+        got = F.conv2d(x, torch.zeros(1, 1, 1, k), stride=s, padding=(0, p), dilation=d).shape[-1]
+        assert conv.conv_output_size(size, k, s, p, d) == got
+    if p <= k // 2:  # pooling's own limit on padding
+        got = F.max_pool2d(x, (1, k), (1, s), (0, p), (1, d), ceil_mode=ceil_mode).shape[-1]
+        assert conv.conv_output_size(size, k, s, p, d, ceil_mode) == got
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(1, 12), k=st.integers(1, 5), s=st.integers(1, 4), p=st.integers(0, 3),
+       op=st.integers(0, 3), d=st.integers(1, 3))
+def test_conv_transpose_output_size_is_what_torch_produces(size, k, s, p, op, d):
+    x, w = torch.zeros(1, 1, 1, size), torch.zeros(1, 1, 1, k)
+    try:
+        want = F.conv_transpose2d(x, w, stride=(1, s), padding=(0, p), output_padding=(0, op),
+                                  dilation=(1, d)).shape[-1]
+    except RuntimeError:
+        with pytest.raises(ValueError):
+            conv.conv_transpose_output_size(size, k, s, p, op, d)
+        return
+    assert conv.conv_transpose_output_size(size, k, s, p, op, d) == want
+
+
+# (N, C_in, H, W, C_out, kernel, stride, padding, output_padding, groups, dilation)
+TRANSPOSE_GRID = [
+    (2, 3, 4, 4, 5, 3, 1, 0, 0, 1, 1),
+    (2, 4, 5, 3, 6, 3, 2, 1, 1, 2, 1),
+    (1, 2, 2, 2, 1, 4, 3, 0, 0, 1, 1),       # the notes' example: 2x2, k4, s3 -> 7x7
+    (2, 6, 3, 5, 6, (2, 3), (2, 3), (1, 0), (1, 2), 3, (1, 2)),
+    (1, 3, 4, 4, 3, 3, 1, 1, 1, 1, 2),       # output_padding < dilation but not < stride
+    (1, 2, 6, 6, 4, 1, 1, 0, 0, 1, 1),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", TRANSPOSE_GRID)
+def test_conv_transpose2d_matches_torch(case, device):
+    N, C, H, W, Fo, k, s, p, op, g, d = case
+    kh, kw = (k, k) if isinstance(k, int) else k
+    x, w, b = rand(N, C, H, W, device=device), rand(C, Fo // g, kh, kw, device=device), rand(Fo, device=device)
+    want = F.conv_transpose2d(x, w, b, s, p, op, g, d)
+    assert_close(conv.conv_transpose2d(x, w, b, s, p, op, g, d), want)
+    assert_close(conv.conv_transpose2d(x, w, None, s, p, op, g, d), want - b.view(1, -1, 1, 1))
+
+
+def test_conv_transpose_is_adjoint_of_conv():
+    """<conv(x), y> == <x, conv_transpose(y)> for the same weight: 'transposed' is literal."""
+    x, w = rand(2, 3, 9, 8), rand(4, 3, 3, 3)
+    y = rand(2, 4, 5, 4)
+    lhs = (conv.conv2d(x, w, stride=2, padding=1) * y).sum()
+    rhs = (x * conv.conv_transpose2d(y, w, stride=2, padding=1, output_padding=(0, 1))).sum()
+    assert_close(lhs, rhs)
+
+
+@pytest.mark.parametrize("k,d,p,s", [(3, 1, 0, 1), ((2, 3), (2, 1), (1, 2), (2, 3)), (1, 1, 0, 2), (4, 2, 3, 3)])
+def test_im2col_col2im_match_unfold_fold(k, d, p, s):
+    x = rand(2, 3, 10, 9)
+    cols = conv.im2col(x, k, d, p, s)
+    assert_close(cols, F.unfold(x, k, d, p, s))
+    assert_close(conv.im2col(x[0], k, d, p, s), F.unfold(x[0], k, d, p, s))
+    assert_close(conv.col2im(cols, (10, 9), k, d, p, s), F.fold(cols, (10, 9), k, d, p, s))
+    assert_close(conv.col2im(cols[0], (10, 9), k, d, p, s), F.fold(cols[0], (10, 9), k, d, p, s))
+
+
+@pytest.mark.parametrize("case", CONV_GRID + [(2, 4, 9, 9, 6, 3, 1, "same", 2, 2)])
+def test_conv2d_backward_matches_autograd(case):
+    N, C, H, W, Fo, k, s, p, d, g = case
+    kh, kw = (k, k) if isinstance(k, int) else k
+    x = rand(N, C, H, W).requires_grad_()
+    w, b = rand(Fo, C // g, kh, kw).requires_grad_(), rand(Fo).requires_grad_()
+    y = F.conv2d(x, w, b, s, p, d, g)
+    gy = rand(*y.shape)
+    y.backward(gy)
+    gx, gw, gb = conv.conv2d_backward(gy, x.detach(), w.detach(), s, p, d, g)
+    assert_close(gx, x.grad)
+    assert_close(gw, w.grad)
+    assert_close(gb, b.grad)
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("shapes", [((6, 7), (3, 3)), ((5, 5), (2, 4)), ((4, 6), (1, 1)), ((3, 2), (5, 4))])
+def test_correlate_convolve_match_scipy(mode, shapes):
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    for ours, ref in ((conv.correlate2d, scipy.signal.correlate2d), (conv.convolve2d, scipy.signal.convolve2d)):
+        np.testing.assert_allclose(ours(ta, tb, mode).numpy(), ref(a, b, mode), atol=1e-12)
+
+
+def test_correlate_valid_needs_one_input_larger():
+    with pytest.raises(ValueError, match="at least as large"):
+        conv.correlate2d(torch.ones(3, 5), torch.ones(4, 2), "valid")
+
+
+def _flops(module, x):
+    with FlopCounterMode(display=False) as counter:
+        module(x)
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize("cin,cout,k,g,hw", [(3, 16, 5, 1, 96), (64, 64, 3, 1, 56), (32, 64, (3, 1), 4, 14),
+                                             (16, 16, 3, 16, 8)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_cost_matches_torch(cin, cout, k, g, hw, bias):
+    layer = torch.nn.Conv2d(cin, cout, k, padding="same", groups=g, bias=bias)
+    assert conv.conv2d_params(cin, cout, k, g, bias) == sum(p.numel() for p in layer.parameters())
+    x = torch.zeros(1, cin, hw, hw)
+    assert 2 * conv.conv2d_macs(cin, cout, k, (hw, hw), g) == _flops(layer, x)
+
+
+@pytest.mark.parametrize("cin,cout,k,hw", [(32, 64, 3, 28), (3, 8, 5, 17)])
+def test_separable_cost_matches_torch(cin, cout, k, hw):
+    sep = torch.nn.Sequential(torch.nn.Conv2d(cin, cin, k, padding=k // 2, groups=cin),
+                              torch.nn.Conv2d(cin, cout, 1))
+    assert conv.separable_conv2d_params(cin, cout, k) == sum(p.numel() for p in sep.parameters())
+    assert 2 * conv.separable_conv2d_macs(cin, cout, k, hw) == _flops(sep, torch.zeros(1, cin, hw, hw))
+    ratio = conv.separable_conv2d_macs(cin, cout, k, hw) / conv.conv2d_macs(cin, cout, k, hw)
+    assert ratio == pytest.approx(1 / cout + 1 / k**2)
+
+
+# ------------------------------------------------------------------ bad input (BOOK.md section 8)
+
+X, WGT = torch.zeros(1, 4, 8, 8), torch.zeros(6, 2, 3, 3)
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(input=torch.zeros(4, 8)), ValueError, "input must be 3-D or 4-D"),
+    (dict(input=[[1.0]]), TypeError, "input must be a torch.Tensor"),
+    (dict(weight=torch.zeros(6, 3, 3, 3)), ValueError, "input has 4 channels"),
+    (dict(groups=3), ValueError, "groups=3 must divide the input channels"),
+    (dict(groups=0), ValueError, "groups must be an int >= 1"),
+    (dict(stride=0), ValueError, "stride must be >= 1"),
+    (dict(dilation=(1, 0)), ValueError, "dilation must be >= 1"),
+    (dict(padding=-1), ValueError, "padding must be >= 0"),
+    (dict(padding="full"), ValueError, "padding must be an int, a pair, 'same' or 'valid'"),
+    (dict(padding="same", stride=2), ValueError, "padding='same' needs stride 1"),
+    (dict(weight=torch.zeros(6, 2, 9, 9)), ValueError, "larger than the padded input"),
+    (dict(bias=torch.zeros(5)), ValueError, "bias must have 6 elements"),
+    (dict(weight=torch.zeros(6, 2, 3, 3, dtype=torch.float64)), TypeError, "dtype and device"),
+    (dict(stride=1.5), TypeError, "stride must be an int or a pair"),
+])
+@pytest.mark.parametrize("fn", [conv.conv2d, conv.conv2d_naive])
+def test_conv2d_bad_input(fn, kwargs, error, match):
+    args = dict(input=X, weight=WGT, bias=None, stride=1, padding=0, dilation=1, groups=2) | kwargs
+    with pytest.raises(error, match=match):
+        fn(**args)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(output_padding=2, stride=2), "output_padding must be smaller than stride"),
+    (dict(padding="same"), "padding must be an int or a pair"),
+    (dict(weight=torch.zeros(3, 2, 3, 3)), "weight must have shape"),
+    (dict(padding=5), "padding=5 is too large"),
+])
+def test_conv_transpose2d_bad_input(kwargs, match):
+    args = dict(input=X, weight=torch.zeros(4, 3, 3, 3), stride=1, padding=0, output_padding=0) | kwargs
+    with pytest.raises(ValueError, match=match):
+        conv.conv_transpose2d(**args)
+
+
+def test_size_and_cost_bad_input():
+    with pytest.raises(ValueError, match="stride must be an int >= 1"):
+        conv.conv_output_size(10, 3, stride=0)
+    with pytest.raises(TypeError, match="size must be an int"):
+        conv.conv_output_size(10.0, 3)
+    with pytest.raises(ValueError, match="groups=3 must divide"):
+        conv.conv2d_params(4, 6, 3, groups=3)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        conv.correlate2d(torch.ones(3, 3), torch.ones(2, 2), "circular")
+    with pytest.raises(ValueError, match="L=10 blocks"):
+        conv.col2im(torch.zeros(1, 9, 10), (5, 5), 3)
+    with pytest.raises(ValueError, match="grad_output must have shape"):
+        conv.conv2d_backward(torch.zeros(1, 6, 5, 5), X, WGT, groups=2)
+
+
+def test_naive_and_fast_agree_on_many_random_configs():
+    """The teaching loop and the im2col path agree on a wider random grid than the torch tests."""
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        g = int(rng.choice([1, 2, 3]))
+        C, Fo = g * int(rng.integers(1, 3)), g * int(rng.integers(1, 3))
+        k, s, d, p = (int(v) for v in (rng.integers(1, 4), rng.integers(1, 3), rng.integers(1, 3), rng.integers(0, 3)))
+        H, W = (int(v) for v in rng.integers(d * (k - 1) + 1, 10, size=2))
+        x, w, b = rand(2, C, H, W), rand(Fo, C // g, k, k), rand(Fo)
+        assert_close(conv.conv2d(x, w, b, s, p, d, g), conv.conv2d_naive(x, w, b, s, p, d, g))
+
+
+def test_all_exports_exist():
+    for name in conv.__all__:
+        assert callable(getattr(conv, name))
+    assert set(itertools.chain(conv.__all__)) >= {"conv2d", "im2col", "col2im", "conv2d_backward"}
