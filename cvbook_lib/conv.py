@@ -17,7 +17,7 @@ from ._checks import as_pair, check_int, check_tensor
 from .correlate import convolve2d, correlate2d
 
 __all__ = [
-    "conv_output_size", "conv_transpose_output_size", "im2col", "col2im", "conv2d_naive", "conv2d",
+    "conv_output_size", "conv_transpose_output_size", "same_padding", "im2col", "col2im", "conv2d_naive", "conv2d",
     "conv_transpose2d", "conv2d_backward", "conv2d_params", "conv2d_macs", "separable_conv2d_params",
     "separable_conv2d_macs", "correlate2d", "convolve2d",
 ]
@@ -70,6 +70,22 @@ def conv_transpose_output_size(size: int, kernel_size: int, stride: int = 1, pad
     if out < 1:
         raise ValueError(f"padding={padding} is too large: the output length would be {out}")
     return out
+
+
+def same_padding(size: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """Padding ``(before, after)`` of TensorFlow/Keras ``padding='same'`` along one axis.
+
+    Keras picks the output length ``ceil(size / stride)`` first, then pads just enough:
+    ``total = max((out - 1)*stride + dilation*(kernel_size - 1) + 1 - size, 0)``, the odd one after.
+    With stride 1 this is PyTorch's ``padding='same'``; PyTorch refuses 'same' for stride > 1.
+    """
+    check_int(size, "size", 1)
+    check_int(kernel_size, "kernel_size", 1)
+    check_int(stride, "stride", 1)
+    check_int(dilation, "dilation", 1)
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel_size - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
 
 
 # ---------------------------------------------------------------- private helpers

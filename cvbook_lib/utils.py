@@ -9,7 +9,7 @@ import torch
 
 from ._checks import check_int
 
-__all__ = ["get_device", "seed_everything", "randn", "fmt"]
+__all__ = ["get_device", "seed_everything", "setup_notebook", "randn", "fmt", "glue"]
 
 
 def get_device() -> torch.device:
@@ -24,6 +24,28 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     return torch.Generator().manual_seed(seed)
+
+
+def setup_notebook(seed: int = 0) -> tuple[torch.device, torch.Generator]:
+    """First cell of every chapter: seed everything, turn TF32 off, pick the device.
+
+    TF32 (on by default for cuDNN convolutions) rounds float32 products to 10 mantissa bits on
+    Ampere and newer GPUs; turning it off keeps GPU results within float32 tolerance of the CPU's,
+    so the same checks and stored outputs hold on both. Returns ``(device, cpu_generator)``.
+    """
+    generator = seed_everything(seed)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    return get_device(), generator
+
+
+def glue(name: str, value, display: bool = False) -> None:
+    """``myst_nb.glue`` when the book is being built; a no-op elsewhere (Colab has no myst-nb)."""
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return
+    _glue(name, value, display=display)
 
 
 def randn(*size: int, generator: torch.Generator | None = None, device=None, dtype=torch.float32) -> torch.Tensor:

@@ -263,3 +263,17 @@ def test_all_exports_exist():
     for name in conv.__all__:
         assert callable(getattr(conv, name))
     assert set(itertools.chain(conv.__all__)) >= {"conv2d", "im2col", "col2im", "conv2d_backward"}
+
+
+@pytest.mark.parametrize("size", [1, 5, 8, 13])
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 7])
+@pytest.mark.parametrize("s", [1, 2, 3])
+@pytest.mark.parametrize("d", [1, 2])
+def test_same_padding_gives_ceil_and_matches_torch_same(size, k, s, d):
+    before, after = conv.same_padding(size, k, s, d)
+    x, w = rand(1, 1, size, size), rand(1, 1, k, k)
+    xp = F.pad(x, (before, after, before, after))
+    y = F.conv2d(xp, w, stride=s, dilation=d)
+    assert y.shape[-1] == -(-size // s)  # Keras: ceil(W / S)
+    if s == 1:
+        assert_close(y, F.conv2d(x, w, padding="same", dilation=d))

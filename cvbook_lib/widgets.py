@@ -1,0 +1,152 @@
+"""Explorers (BOOK.md section 6): a pure function that computes what the figure shows, a
+matplotlib plot of it (English labels), a thin ipywidgets wrapper for a live kernel, and a
+kernel-free animation (precomputed frames + a JavaScript slider) for the static HTML book.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ._checks import check_int
+from .conv import conv_output_size, conv_transpose_output_size
+
+__all__ = ["ConvGeometry", "conv_geometry", "plot_conv_geometry", "conv_explorer", "conv_animation"]
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Where every output unit of a square 2-D convolution reads from.
+
+    ``grid`` is the side of the grid the kernel slides over: the padded input, or for a
+    transposed convolution the input with ``stride - 1`` zeros inserted between pixels and
+    ``dilation*(k-1) - padding`` zeros around it (its equivalent direct convolution, stride 1).
+    ``data`` lists the grid indices that hold real input values; ``windows[i]`` the grid
+    indices read by output index ``i`` along one axis (the 2-D window is their product).
+    """
+
+    size: int
+    kernel_size: int
+    stride: int
+    padding: int
+    dilation: int
+    transposed: bool
+    grid: int
+    data: tuple[int, ...]
+    out: int
+    windows: tuple[tuple[int, ...], ...]
+
+
+def conv_geometry(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                  transposed: bool = False) -> ConvGeometry:
+    """Compute the sliding-window geometry along one axis (the explorer's pure layer)."""
+    check_int(size, "size", 1)
+    check_int(kernel_size, "kernel_size", 1)
+    check_int(stride, "stride", 1)
+    check_int(padding, "padding", 0)
+    check_int(dilation, "dilation", 1)
+    span = dilation * (kernel_size - 1)
+    if not transposed:
+        out = conv_output_size(size, kernel_size, stride, padding, dilation)
+        grid, data, step = size + 2 * padding, tuple(range(padding, padding + size)), stride
+    else:
+        out = conv_transpose_output_size(size, kernel_size, stride, padding, 0, dilation)
+        border = span - padding
+        if border < 0:
+            raise ValueError(f"the explorer draws transposed convolutions with padding <= dilation*(kernel_size-1)"
+                             f" = {span}, got padding={padding}")
+        grid = (size - 1) * stride + 1 + 2 * border
+        data, step = tuple(border + i * stride for i in range(size)), 1
+    windows = tuple(tuple(i * step + j * dilation for j in range(kernel_size)) for i in range(out))
+    return ConvGeometry(size, kernel_size, stride, padding, dilation, transposed, grid, data, out, windows)
+
+
+def plot_conv_geometry(geom: ConvGeometry, position: int = 0, ax=None):
+    """Draw the grid, the window of output unit ``position`` (row-major) and the output grid."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    check_int(position, "position", 0)
+    if position >= geom.out ** 2:
+        raise ValueError(f"position must be < out*out = {geom.out ** 2}, got {position}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4))
+    ax.clear()
+    r, c = divmod(position, geom.out)
+    data = set(geom.data)
+    for i in range(geom.grid):
+        for j in range(geom.grid):
+            real = i in data and j in data
+            ax.add_patch(Rectangle((j, -i - 1), 1, 1, facecolor="#cfe3ff" if real else "#eeeeee", edgecolor="#999999"))
+    for i in geom.windows[r]:
+        for j in geom.windows[c]:
+            ax.add_patch(Rectangle((j + 0.15, -i - 0.85), 0.7, 0.7, facecolor="#ff8c42", alpha=0.9))
+    x0 = geom.grid + 1.5
+    for i in range(geom.out):
+        for j in range(geom.out):
+            hit = (i, j) == (r, c)
+            ax.add_patch(Rectangle((x0 + j, -i - 1), 1, 1, facecolor="#ff8c42" if hit else "#d9f2d9",
+                                   edgecolor="#999999"))
+    kind = "transposed conv (as stride-1 conv over zero-inserted input)" if geom.transposed else "conv"
+    ax.set_title(f"{kind}: in={geom.size}, k={geom.kernel_size}, s={geom.stride}, p={geom.padding}, "
+                 f"d={geom.dilation} -> out={geom.out}", fontsize=9)
+    ax.text(geom.grid / 2, 0.4, "input grid (grey = padding / inserted zeros)", ha="center", fontsize=8)
+    ax.text(x0 + geom.out / 2, 0.4, "output", ha="center", fontsize=8)
+    ax.set_xlim(-0.5, x0 + geom.out + 0.5)
+    ax.set_ylim(-max(geom.grid, geom.out) - 0.5, 1.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
+
+
+def conv_explorer(size: int = 7, kernel_size: int = 3, stride: int = 1, padding: int = 0, dilation: int = 1):
+    """Live explorer: sliders for kernel/stride/padding/dilation/transposed and the output unit shown."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    controls = dict(
+        size=W.IntSlider(size, 1, 12, description="input"),
+        kernel_size=W.IntSlider(kernel_size, 1, 7, description="kernel"),
+        stride=W.IntSlider(stride, 1, 4, description="stride"),
+        padding=W.IntSlider(padding, 0, 4, description="padding"),
+        dilation=W.IntSlider(dilation, 1, 3, description="dilation"),
+        transposed=W.Checkbox(False, description="transposed"),
+        position=W.IntSlider(0, 0, 200, description="output unit"),
+    )
+    out = W.Output()
+
+    def redraw(**kw):
+        with out:
+            out.clear_output(wait=True)
+            try:
+                position = kw.pop("position")
+                geom = conv_geometry(**kw)
+            except ValueError as err:  # an impossible combination: say why instead of drawing
+                print(err)
+                return
+            controls["position"].max = geom.out ** 2 - 1
+            fig, ax = plt.subplots(figsize=(7.5, 4))
+            plot_conv_geometry(geom, min(position, geom.out ** 2 - 1), ax)
+            plt.show()
+
+    for widget in controls.values():
+        widget.observe(lambda _: redraw(**{k: w.value for k, w in controls.items()}), names="value")
+    redraw(**{k: w.value for k, w in controls.items()})
+    return W.VBox([W.HBox(list(controls.values())[:4]), W.HBox(list(controls.values())[4:]), out])
+
+
+def conv_animation(size: int = 5, kernel_size: int = 3, stride: int = 2, padding: int = 1, dilation: int = 1,
+                   transposed: bool = False) -> str:
+    """Kernel-free explorer: every output unit as one frame, returned as self-contained HTML
+    (``FuncAnimation.to_jshtml``) whose slider works in a static page."""
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation
+
+    geom = conv_geometry(size, kernel_size, stride, padding, dilation, transposed)
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    anim = FuncAnimation(fig, lambda i: plot_conv_geometry(geom, i, ax), frames=geom.out ** 2)
+    html = anim.to_jshtml(fps=2, default_mode="once")
+    plt.close(fig)
+    # matplotlib links Font Awesome 4 from a CDN for the button icons; the book must stay offline
+    # (its theme ships Font Awesome, which draws the same "fa fa-*" icons).
+    return re.sub(r'<link[^>]*href="https?://[^"]*"[^>]*>', "", html)
