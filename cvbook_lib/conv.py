@@ -121,7 +121,9 @@ def _fold(cols: torch.Tensor, canvas_hw, kernel, dilation, stride, blocks_hw) ->
     out = cols.new_zeros(N, C, *canvas_hw)
     for i in range(kh):
         for j in range(kw):
-            out[:, :, i * dh: i * dh + sh * (Ho - 1) + 1: sh, j * dw: j * dw + sw * (Wo - 1) + 1: sw] += taps[:, :, i, j]
+            rows = slice(i * dh, i * dh + sh * (Ho - 1) + 1, sh)
+            cols_ = slice(j * dw, j * dw + sw * (Wo - 1) + 1, sw)
+            out[:, :, rows, cols_] += taps[:, :, i, j]
     return out
 
 
@@ -273,15 +275,19 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     s, pads, d, k, F = _conv_setup(x, weight, bias, stride, padding, dilation, groups)
     N, C, H, W = x.shape
     Ho, Wo = _out_hw(H, W, pads, k, s, d)
-    xp = _pad(x, *pads)
     w = weight.reshape(groups, F // groups, -1)                        # (G, Fg, Cg*kh*kw)
     chunk = max(1, _CHUNK_ELEMENTS // (C * k[0] * k[1] * Ho * Wo))     # images per im2col
+    track = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    out = x.new_empty(N, groups, F // groups, Ho * Wo)
     outs = []
     for i in range(0, N, chunk):
-        cols = _unfold(xp[i:i + chunk], k, d, s, (Ho, Wo))             # (n, C*kh*kw, L)
+        cols = _unfold(_pad(x[i:i + chunk], *pads), k, d, s, (Ho, Wo))  # (n, C*kh*kw, L)
         cols = cols.view(cols.shape[0], groups, -1, Ho * Wo)           # (n, G, Cg*kh*kw, L)
-        outs.append(torch.matmul(w, cols))                             # (n, G, Fg, L)
-    out = torch.cat(outs).view(N, F, Ho, Wo)
+        if track:                                                      # autograd: no out= allowed
+            outs.append(torch.matmul(w, cols))                         # (n, G, Fg, L)
+        else:
+            torch.matmul(w, cols, out=out[i:i + chunk])
+    out = (torch.cat(outs) if track else out).view(N, F, Ho, Wo)
     if bias is not None:
         out = out + bias.view(1, -1, 1, 1)
     return out[0] if unbatched else out

@@ -1,0 +1,84 @@
+"""Speed of cvbook_lib.conv as ratios against the torch kernels it re-implements, in one run.
+
+    python benchmarks/bench_conv.py [--repeat 15] [--device cpu|cuda]
+
+Each row: median time of ours / median time of torch's, same inputs, same process, after a
+warm-up. Timings are noisy on a shared machine; ratios measured side by side are what we compare.
+The target (issue 2): conv2d at most 2.5x F.conv2d at the first shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cvbook_lib import conv  # noqa: E402
+
+TARGET = 2.5
+
+
+def median_times(fns, repeat: int, device: torch.device) -> list[float]:
+    """Median seconds of each function, timed in alternation so drift hits all of them alike."""
+    for fn in fns:
+        for _ in range(3):
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, record in zip(fns, times):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            record.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+CASES = [
+    # name, ours, reference, input shape, weight shape, kwargs
+    ("conv2d", conv.conv2d, F.conv2d, (8, 64, 56, 56), (64, 64, 3, 3), dict(padding=1)),
+    ("conv2d", conv.conv2d, F.conv2d, (8, 3, 224, 224), (64, 3, 7, 7), dict(stride=2, padding=3)),
+    ("conv2d", conv.conv2d, F.conv2d, (8, 128, 28, 28), (128, 1, 3, 3), dict(padding=1, groups=128)),
+    ("conv2d_naive", conv.conv2d_naive, F.conv2d, (2, 16, 16, 16), (16, 16, 3, 3), dict(padding=1)),
+    ("conv_transpose2d", conv.conv_transpose2d, F.conv_transpose2d, (8, 64, 28, 28), (64, 32, 4, 4),
+     dict(stride=2, padding=1)),
+]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    gen = torch.Generator().manual_seed(0)
+    print(f"device={device}  torch={torch.__version__}  threads={torch.get_num_threads()}")
+    print(f"{'kernel':18s} {'input':20s} {'weight':18s} {'ours ms':>9s} {'torch ms':>9s} {'ratio':>7s}")
+    first_ratio = None
+    with torch.no_grad():
+        for name, ours, ref, xs, ws, kw in CASES:
+            x = torch.randn(*xs, generator=gen).to(device)
+            w = torch.randn(*ws, generator=gen).to(device)
+            assert torch.allclose(ours(x, w, **kw), ref(x, w, **kw), atol=1e-3, rtol=1e-3), name
+            t_ours, t_ref = median_times([functools.partial(ours, x, w, **kw), functools.partial(ref, x, w, **kw)],
+                                         args.repeat, device)
+            ratio = t_ours / t_ref
+            first_ratio = ratio if first_ratio is None else first_ratio
+            print(f"{name:18s} {str(xs):20s} {str(ws):18s} {t_ours * 1e3:9.2f} {t_ref * 1e3:9.2f} {ratio:7.2f}")
+    verdict = "meets" if first_ratio <= TARGET else "MISSES"
+    print(f"conv2d / F.conv2d at (8, 64, 56, 56): {first_ratio:.2f}x, {verdict} the {TARGET}x target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The chapter sources and their executed .ipynb pairs, and the book configuration around them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((REPO / "chapters").glob("*.md"))
+CONFIG = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no chapters/*.md found"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_md_and_ipynb_agree_cell_for_cell(md):
+    ipynb = md.with_suffix(".ipynb")
+    assert ipynb.is_file(), f"{ipynb.name} is missing: python scripts/refresh_notebook.py {md.relative_to(REPO)}"
+    source, stored = jupytext.read(md), nbformat.read(ipynb, as_version=4)
+    a, b = _cells(source), _cells(stored)
+    assert len(a) == len(b), f"{md.name} has {len(a)} cells, {ipynb.name} {len(b)}: refresh the pair"
+    for i, (x, y) in enumerate(zip(a, b)):
+        assert x == y, f"cell {i} differs between {md.name} and {ipynb.name}: refresh the pair"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_ipynb_is_executed_and_keeps_text_only(md):
+    nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code if "nbval-ignore-output" not in c.metadata.get("tags", [])), \
+        "the baseline must be executed top to bottom"
+    for c in code:
+        for out in c.outputs:
+            assert not any(m.startswith("image/") for m in out.get("data", {})), "images belong to the build, not git"
+            assert out.output_type != "error", f"a stored cell raised: {c.source[:80]}"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_anatomy(md):
+    """Title, the questions list, the first code cell installing cvbook_lib for Colab, the closing sections."""
+    nb = jupytext.read(md)
+    assert nb.metadata["jupytext"]["formats"] == "ipynb,md:myst"
+    text = md.read_text(encoding="utf-8")
+    assert re.search(r"^# .+ \(.+\)$", text, re.M), "the title is bilingual: '# 中文 (English)'"
+    for heading in ("## 面试问题", "## 常见错误", "## 面试速答", "## 练习", "## 参考文献"):
+        assert heading in text, f"{md.name} lacks the section {heading}"
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    url = CONFIG["repository"]["url"]
+    assert "import cvbook_lib" in first.source and "except ImportError" in first.source
+    assert f"git+{url}" in first.source, "the install cell must name the repository of _config.yml"
+    assert "--no-deps" in first.source, "Colab's torch/torchvision must never be reinstalled"
+
+
+def test_config_excludes_pairs_and_links_colab_to_ipynb():
+    assert "**/*.ipynb" in CONFIG["exclude_patterns"]
+    assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert CONFIG["execute"]["raise_on_error"] is True and CONFIG["execute"]["allow_errors"] is False
+    html = REPO / "_build" / "html" / "chapters" / "01_conv.html"
+    if not html.is_file():
+        pytest.fail("the book is not built: run `bash scripts/build_book.sh`")
+    owner_repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
+    want = f"https://colab.research.google.com/github/{owner_repo}/blob/{CONFIG['repository']['branch']}/chapters/01_conv.ipynb"
+    assert want in html.read_text(encoding="utf-8")
