@@ -23,8 +23,11 @@ DROP_MIME_PREFIXES = ("image/",)
 
 
 def strip_outputs(nb: nbformat.NotebookNode) -> None:
+    """Keep what nbval compares and Colab shows: text outputs, no images, no volatile metadata."""
     nb.metadata.pop("widgets", None)
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i:03d}"                 # stable ids and no timestamps: small, quiet diffs
+        cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
         if "nbval-ignore-output" in cell.metadata.get("tags", []):
