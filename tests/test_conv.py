@@ -277,3 +277,11 @@ def test_same_padding_gives_ceil_and_matches_torch_same(size, k, s, d):
     assert y.shape[-1] == -(-size // s)  # Keras: ceil(W / S)
     if s == 1:
         assert_close(y, F.conv2d(x, w, padding="same", dilation=d))
+
+
+def test_gradcheck_transpose_and_fold():
+    x, w = rand(1, 2, 3, 4).requires_grad_(), rand(2, 3, 3, 2).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda a, b: conv.conv_transpose2d(a, b, stride=2, padding=1, output_padding=1), (x, w))
+    cols = rand(1, 2 * 4, 10).requires_grad_()
+    assert torch.autograd.gradcheck(lambda c: conv.col2im(c, (4, 5), 2, padding=(1, 0), stride=(1, 2)), (cols,))

@@ -1,9 +1,10 @@
 """The built HTML book in headless Chromium (Debian's), with no network.
 
 Every page is served from 127.0.0.1; Chromium resolves no other host, and any request to another
-host is recorded and aborted. Each page must load without a JavaScript error and without asking
-an outside host for anything; where a page has math, MathJax must have rendered every formula;
-Chapter 1's explorers must show their controls. Build the book first (scripts/run_tests.sh does).
+host is recorded and aborted. Each page must load without a JavaScript error, without a missing
+file (HTTP 4xx/5xx) and without asking an outside host for anything; where a page has math,
+MathJax must have rendered every formula; Chapter 1's explorers must show their controls.
+Build the book first (scripts/run_tests.sh does).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def _open(browser, site, path):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("response", lambda r: r.status >= 400 and not r.url.endswith("/favicon.ico")
+            and errors.append(f"HTTP {r.status} for {r.url}"))
     response = page.goto(f"{site}/{path}", wait_until="load")
     assert response is not None and response.ok, f"{path} did not load: {response and response.status}"
     page.wait_for_load_state("networkidle")
