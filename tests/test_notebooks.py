@@ -44,6 +44,7 @@ def test_ipynb_is_executed_and_keeps_text_only(md):
         for out in c.outputs:
             assert not any(m.startswith("image/") for m in out.get("data", {})), "images belong to the build, not git"
             assert out.output_type != "error", f"a stored cell raised: {c.source[:80]}"
+            assert out.get("name") != "stderr", f"a stored cell wrote to stderr (a warning?): {c.source[:80]}"
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
