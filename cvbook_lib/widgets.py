@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from ._checks import check_int
 from .conv import conv_output_size, conv_transpose_output_size
 
-__all__ = ["ConvGeometry", "conv_geometry", "plot_conv_geometry", "conv_explorer", "conv_animation"]
+__all__ = ["ConvGeometry", "conv_geometry", "plot_conv_geometry", "conv_explorer", "conv_animation",
+           "conv_sweep_animation"]
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,13 @@ def conv_explorer(size: int = 7, kernel_size: int = 3, stride: int = 1, padding:
     return W.VBox([W.HBox(list(controls.values())[:4]), W.HBox(list(controls.values())[4:]), out])
 
 
+def _offline_jshtml(anim) -> str:
+    html = anim.to_jshtml(fps=2, default_mode="once")
+    # matplotlib links Font Awesome 4 from a CDN for the button icons; the book must stay offline
+    # (its theme ships Font Awesome, which draws the same "fa fa-*" icons).
+    return re.sub(r'<link[^>]*href="https?://[^"]*"[^>]*>', "", html)
+
+
 def conv_animation(size: int = 5, kernel_size: int = 3, stride: int = 2, padding: int = 1, dilation: int = 1,
                    transposed: bool = False) -> str:
     """Kernel-free explorer: every output unit as one frame, returned as self-contained HTML
@@ -145,8 +153,31 @@ def conv_animation(size: int = 5, kernel_size: int = 3, stride: int = 2, padding
     geom = conv_geometry(size, kernel_size, stride, padding, dilation, transposed)
     fig, ax = plt.subplots(figsize=(7.5, 4))
     anim = FuncAnimation(fig, lambda i: plot_conv_geometry(geom, i, ax), frames=geom.out ** 2)
-    html = anim.to_jshtml(fps=2, default_mode="once")
+    html = _offline_jshtml(anim)
     plt.close(fig)
-    # matplotlib links Font Awesome 4 from a CDN for the button icons; the book must stay offline
-    # (its theme ships Font Awesome, which draws the same "fa fa-*" icons).
-    return re.sub(r'<link[^>]*href="https?://[^"]*"[^>]*>', "", html)
+    return html
+
+
+_SWEEPABLE = ("size", "kernel_size", "stride", "padding", "dilation")
+
+
+def conv_sweep_animation(parameter: str, values, size: int = 7, kernel_size: int = 3, stride: int = 1,
+                         padding: int = 0, dilation: int = 1, transposed: bool = False) -> str:
+    """Kernel-free explorer over one parameter: a frame per value of ``parameter`` (e.g. stride
+    1, 2, 3), each showing the first window and the output grid, so the output size can be read
+    off as the slider moves. Returns self-contained HTML."""
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation
+
+    if parameter not in _SWEEPABLE:
+        raise ValueError(f"parameter must be one of {list(_SWEEPABLE)}, got {parameter!r}")
+    config = dict(size=size, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+                  transposed=transposed)
+    geoms = [conv_geometry(**(config | {parameter: v})) for v in values]  # validates every frame first
+    if not geoms:
+        raise ValueError("values must hold at least one value")
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    anim = FuncAnimation(fig, lambda i: plot_conv_geometry(geoms[i], 0, ax), frames=len(geoms))
+    html = _offline_jshtml(anim)
+    plt.close(fig)
+    return html

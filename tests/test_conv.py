@@ -285,3 +285,27 @@ def test_gradcheck_transpose_and_fold():
         lambda a, b: conv.conv_transpose2d(a, b, stride=2, padding=1, output_padding=1), (x, w))
     cols = rand(1, 2 * 4, 10).requires_grad_()
     assert torch.autograd.gradcheck(lambda c: conv.col2im(c, (4, 5), 2, padding=(1, 0), stride=(1, 2)), (cols,))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_conv2d_and_transpose_match_torch_on_random_configs(data):
+    """Property: for any valid configuration, conv2d and conv_transpose2d equal torch's."""
+    g = data.draw(st.integers(1, 3), "groups")
+    C, Fo = g * data.draw(st.integers(1, 2), "C/g"), g * data.draw(st.integers(1, 2), "F/g")
+    kh, kw = data.draw(st.integers(1, 4), "kh"), data.draw(st.integers(1, 4), "kw")
+    s, d = (data.draw(st.integers(1, 3), "stride"), data.draw(st.integers(1, 3), "s_w")), data.draw(st.integers(1, 2))
+    p = data.draw(st.integers(0, 2), "padding")
+    H = data.draw(st.integers(max(1, d * (kh - 1) + 1 - 2 * p), 9), "H")
+    W = data.draw(st.integers(max(1, d * (kw - 1) + 1 - 2 * p), 9), "W")
+    x, w, b = rand(2, C, H, W), rand(Fo, C // g, kh, kw), rand(Fo)
+    assert_close(conv.conv2d(x, w, b, s, p, d, g), F.conv2d(x, w, b, s, p, d, g))
+    op = data.draw(st.integers(0, max(s[0], d) - 1), "output_padding")
+    wt = rand(C, Fo // g, kh, kw)
+    try:
+        want = F.conv_transpose2d(x, wt, b, s, p, (op, 0), g, d)
+    except RuntimeError:  # an output length below 1: ours must refuse too
+        with pytest.raises(ValueError):
+            conv.conv_transpose2d(x, wt, b, s, p, (op, 0), g, d)
+        return
+    assert_close(conv.conv_transpose2d(x, wt, b, s, p, (op, 0), g, d), want)

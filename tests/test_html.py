@@ -102,7 +102,7 @@ def test_chapter1_explorers_show_controls(browser, site):
     assert page.locator(".widget-checkbox").count() >= 1
     # The kernel-free explorers: JavaScript animations whose slider moves without a kernel.
     sliders = page.locator(".animation input[type=range]")
-    assert sliders.count() >= 2
+    assert sliders.count() >= 3
     first = page.locator(".animation img").first
     before = first.get_attribute("src")
     sliders.first.evaluate("(s) => { s.value = s.max; s.dispatchEvent(new Event('input')); }")

@@ -70,8 +70,12 @@ def test_geometry_and_plot_bad_input():
 
 
 def test_animation_is_offline_and_explorer_builds():
-    html = widgets.conv_animation(4, 3, 1, 0)
-    assert "<input" in html and "http://" not in html and "https://" not in html
+    for html in (widgets.conv_animation(4, 3, 1, 0), widgets.conv_sweep_animation("stride", [1, 2], size=5)):
+        assert "<input" in html and "http://" not in html and "https://" not in html
+    with pytest.raises(ValueError, match="parameter must be one of"):
+        widgets.conv_sweep_animation("groups", [1, 2])
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        widgets.conv_sweep_animation("kernel_size", [3, 9], size=5)
     box = widgets.conv_explorer()
     sliders = [w for row in box.children[:2] for w in row.children]
     assert len(sliders) == 7
