@@ -245,6 +245,20 @@ def test_size_and_cost_bad_input():
         conv.col2im(torch.zeros(1, 9, 10), (5, 5), 3)
     with pytest.raises(ValueError, match="grad_output must have shape"):
         conv.conv2d_backward(torch.zeros(1, 6, 5, 5), X, WGT, groups=2)
+    with pytest.raises(ValueError, match="input must be 3-D or 4-D"):
+        conv.im2col(torch.zeros(8, 8), 3)
+    with pytest.raises(ValueError, match="kernel_size must be >= 1"):
+        conv.im2col(X, (3, 0))
+    with pytest.raises(TypeError, match="input must have a floating dtype"):
+        conv.im2col(torch.zeros(1, 1, 4, 4, dtype=torch.int64), 2)
+    with pytest.raises(ValueError, match="in2 must be 2-D"):
+        conv.convolve2d(torch.ones(3, 3), torch.ones(1, 2, 2))
+    with pytest.raises(ValueError, match="stride must be an int >= 1"):
+        conv.same_padding(8, 3, stride=0)
+    with pytest.raises(ValueError, match="in_channels must be an int >= 1"):
+        conv.separable_conv2d_macs(0, 8, 3, 4)
+    with pytest.raises(ValueError, match="output_size must be >= 1"):
+        conv.conv2d_macs(4, 8, 3, (0, 4))
 
 
 def test_naive_and_fast_agree_on_many_random_configs():
