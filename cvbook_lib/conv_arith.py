@@ -29,15 +29,16 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
     check_int(padding, "padding", 0)
     check_int(dilation, "dilation", 1)
     span = size + 2 * padding - dilation * (kernel_size - 1) - 1
-    if span < 0:
+    if not ceil_mode:
+        out = span // stride + 1
+    else:
+        out = (span + stride - 1) // stride + 1    # Python's // rounds toward -inf, like torch's div_rtn
+        if (out - 1) * stride >= size + padding:   # last window would start in the padding
+            out -= 1
+    if out < 1:
         raise ValueError(
             f"kernel_size={kernel_size} with dilation={dilation} spans {dilation * (kernel_size - 1) + 1} "
             f"elements, larger than the padded input {size} + 2*{padding} = {size + 2 * padding}")
-    if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= size + padding:  # last window would start in the padding
-        out -= 1
     return out
 
 

@@ -1,6 +1,6 @@
-"""Speed of cvbook_lib.conv as ratios against the torch kernels it re-implements, in one run.
+"""Speed of cvbook_lib.conv and cvbook_lib.pooling as ratios against the torch kernels it re-implements, in one run.
 
-    python benchmarks/bench_conv.py [--repeat 15] [--device cpu|cuda]
+    python benchmarks/bench_kernels.py [--repeat 15] [--device cpu|cuda]
 
 Each row: median time of ours / median time of torch's, same inputs, same process, after a
 warm-up. Timings are noisy on a shared machine; ratios measured side by side are what we compare.
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cvbook_lib import conv  # noqa: E402
+from cvbook_lib import conv, pooling  # noqa: E402
 
 TARGET = 2.5
 
@@ -51,6 +51,11 @@ CASES = [
     ("conv2d_naive", conv.conv2d_naive, F.conv2d, (2, 16, 16, 16), (16, 16, 3, 3), dict(padding=1)),
     ("conv_transpose2d", conv.conv_transpose2d, F.conv_transpose2d, (8, 64, 28, 28), (64, 32, 4, 4),
      dict(stride=2, padding=1)),
+    # pooling: the "weight" slot carries the kernel size
+    ("max_pool2d", lambda x, k, **kw: pooling.max_pool2d(x, k, **kw), lambda x, k, **kw: F.max_pool2d(x, k, **kw),
+     (8, 64, 112, 112), 3, dict(stride=2, padding=1)),
+    ("avg_pool2d", lambda x, k, **kw: pooling.avg_pool2d(x, k, **kw), lambda x, k, **kw: F.avg_pool2d(x, k, **kw),
+     (8, 64, 56, 56), 2, dict()),
 ]
 
 
@@ -68,7 +73,7 @@ def main(argv=None) -> int:
     with torch.no_grad():
         for name, ours, ref, xs, ws, kw in CASES:
             x = torch.randn(*xs, generator=gen).to(device)
-            w = torch.randn(*ws, generator=gen).to(device)
+            w = torch.randn(*ws, generator=gen).to(device) if isinstance(ws, tuple) else ws
             assert torch.allclose(ours(x, w, **kw), ref(x, w, **kw), atol=1e-3, rtol=1e-3), name
             t_ours, t_ref = median_times([functools.partial(ours, x, w, **kw), functools.partial(ref, x, w, **kw)],
                                          args.repeat, device)

@@ -1,0 +1,221 @@
+"""Receptive fields: the analytic per-layer table (output size, jump, RF, centre of the first unit),
+the top-down formula of the notes, the RF measured by backpropagation, and the effective
+receptive field.
+
+Bottom-up recurrences (Araujo, Norris & Sim, "Computing Receptive Fields of Convolutional Neural
+Networks", Distill 2019), with k' = d(k-1)+1 the effective kernel:
+    n_out = floor((n_in + 2p - k') / s) + 1      j_out = j_in * s
+    r_out = r_in + (k' - 1) * j_in               start_out = start_in + ((k' - 1)/2 - p) * j_in
+Effective receptive field: Luo, Li, Urtasun & Zemel, NeurIPS 2016.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ._checks import check_choice, check_int
+from .conv_arith import conv_output_size
+
+__all__ = ["Layer", "LayerRF", "receptive_field_table", "receptive_field_top_down", "layers_from_module",
+           "format_table", "empirical_receptive_field", "effective_receptive_field", "PRESETS", "preset"]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One conv or pooling layer along one axis."""
+
+    name: str
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    kind: str = "conv"
+    ceil_mode: bool = False
+
+    def __post_init__(self):
+        check_int(self.kernel_size, "kernel_size", 1)
+        check_int(self.stride, "stride", 1)
+        check_int(self.padding, "padding", 0)
+        check_int(self.dilation, "dilation", 1)
+        check_choice(self.kind, "kind", ("conv", "pool"))
+
+
+@dataclass(frozen=True)
+class LayerRF:
+    """A row of the receptive-field table: the layer and where its units look in the input."""
+
+    layer: Layer
+    output_size: int
+    jump: int          # distance in input pixels between adjacent units (cumulative stride)
+    rf: int            # receptive field size in input pixels
+    start: float       # centre of the first unit, in input pixel coordinates (pixel i has centre i)
+
+
+def receptive_field_table(layers, input_size: int) -> list[LayerRF]:
+    """Bottom-up pass over ``layers`` (a list of ``Layer``) for an input of ``input_size`` pixels."""
+    check_int(input_size, "input_size", 1)
+    if not layers or not all(isinstance(layer, Layer) for layer in layers):
+        raise TypeError(f"layers must be a non-empty list of Layer, got {layers!r}")
+    n, jump, rf, start, rows = input_size, 1, 1, 0.0, []
+    for layer in layers:
+        k_eff = layer.dilation * (layer.kernel_size - 1) + 1
+        try:
+            n = conv_output_size(n, layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
+        except ValueError as err:
+            raise ValueError(f"layer {layer.name!r} does not fit its {n}-pixel input: {err}") from None
+        rf += (k_eff - 1) * jump
+        start += ((k_eff - 1) / 2 - layer.padding) * jump
+        jump *= layer.stride
+        rows.append(LayerRF(layer, n, jump, rf, start))
+    return rows
+
+
+def receptive_field_top_down(layers) -> int:
+    """The notes' formula, from the top layer down: ``RF = (RF - 1) * stride + k'`` starting at 1."""
+    rf = 1
+    for layer in reversed(list(layers)):
+        rf = (rf - 1) * layer.stride + layer.dilation * (layer.kernel_size - 1) + 1
+    return rf
+
+
+_PASS_THROUGH = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardswish,
+                 nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.Dropout, nn.Dropout2d, nn.Identity)
+
+
+def layers_from_module(module: nn.Module, axis: int = 0) -> list[Layer]:
+    """Read the conv/pool geometry of an ``nn.Sequential`` (nested ones too) along ``axis`` (0 = H, 1 = W).
+
+    Activations, normalisation and dropout do not move pixels and are skipped; any other module
+    raises, because its effect on the receptive field is unknown.
+    """
+    check_choice(axis, "axis", (0, 1))
+    if not isinstance(module, nn.Sequential):
+        raise TypeError(f"module must be an nn.Sequential, got {type(module).__name__}")
+
+    def pick(v):
+        return v[axis] if isinstance(v, (tuple, list)) else v
+
+    layers = []
+    for name, m in module.named_children():
+        if isinstance(m, nn.Sequential):
+            layers += [Layer(**{**vars(x), "name": f"{name}.{x.name}"}) for x in layers_from_module(m, axis)]
+        elif isinstance(m, nn.Conv2d):
+            if isinstance(m.padding, str):
+                raise ValueError(f"layer {name!r}: give padding as numbers, not {m.padding!r}")
+            layers.append(Layer(name, pick(m.kernel_size), pick(m.stride), pick(m.padding), pick(m.dilation)))
+        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            dilation = pick(m.dilation) if isinstance(m, nn.MaxPool2d) else 1
+            stride = pick(m.stride) if m.stride is not None else pick(m.kernel_size)
+            layers.append(Layer(name, pick(m.kernel_size), stride, pick(m.padding), dilation, "pool", m.ceil_mode))
+        elif not isinstance(m, _PASS_THROUGH):
+            raise ValueError(f"layer {name!r} ({type(m).__name__}) has no known receptive-field geometry")
+    return layers
+
+
+def format_table(rows: list[LayerRF]) -> str:
+    """The table as aligned text (what the chapters print)."""
+    lines = [f"{'layer':10s} {'k':>3s} {'s':>3s} {'p':>3s} {'d':>3s} {'out':>5s} {'jump':>5s} {'RF':>5s} {'start':>7s}"]
+    for r in rows:
+        L = r.layer
+        lines.append(f"{L.name:10s} {L.kernel_size:3d} {L.stride:3d} {L.padding:3d} {L.dilation:3d} "
+                     f"{r.output_size:5d} {r.jump:5d} {r.rf:5d} {r.start:7.1f}")
+    return "\n".join(lines)
+
+
+def _geometry_copy(model: nn.Sequential) -> nn.Sequential:
+    """Same geometry, but no path is ever cut: 1-channel convs of ones, max pools -> average pools,
+    everything that does not move pixels -> identity."""
+    def convert(m):
+        if isinstance(m, nn.Sequential):
+            return nn.Sequential(*[convert(c) for c in m.children()])
+        if isinstance(m, nn.Conv2d):
+            c = nn.Conv2d(1, 1, m.kernel_size, m.stride, m.padding, m.dilation, bias=False)
+            nn.init.ones_(c.weight)
+            return c
+        if isinstance(m, nn.MaxPool2d):
+            if m.dilation not in (1, (1, 1)):
+                raise ValueError("a dilated max pool has no average-pool twin; measure it on a network without one")
+            return nn.AvgPool2d(m.kernel_size, m.stride, m.padding, m.ceil_mode, count_include_pad=True)
+        if isinstance(m, nn.AvgPool2d):
+            return copy.deepcopy(m)
+        return nn.Identity()
+
+    layers_from_module(model)  # raises on modules of unknown geometry
+    return convert(model).double()
+
+
+def empirical_receptive_field(model: nn.Sequential, input_size: int, unit=None) -> tuple[int, int]:
+    """Receptive field measured by backpropagation: the (height, width) of the input region whose
+    gradient w.r.t. one output unit is non-zero.
+
+    The gradient flows through a copy of ``model`` with the same geometry in which no path can be cut
+    (all-ones 1-channel convs, max pools as average pools, activations removed), so the non-zero
+    region is exactly the set of input pixels that can influence the unit. ``unit`` = (row, col) of
+    the output map, default its centre. Padding can clip the region at the border.
+    """
+    check_int(input_size, "input_size", 1)
+    probe = _geometry_copy(model)
+    x = torch.ones(1, 1, input_size, input_size, dtype=torch.float64, requires_grad=True)
+    y = probe(x)
+    r, c = unit if unit is not None else (y.shape[-2] // 2, y.shape[-1] // 2)
+    y[0, 0, r, c].backward()
+    rows, cols = torch.nonzero(x.grad[0, 0] != 0, as_tuple=True)
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def effective_receptive_field(model: nn.Module, input_shape, n_samples: int = 16,
+                              generator: torch.Generator | None = None) -> torch.Tensor:
+    """Effective receptive field (Luo et al. 2016): mean |d y_centre / d x| over random inputs.
+
+    Args:
+        model: maps Tensor[1, C, H, W] to Tensor[1, C', H', W'] (used as it is, ReLUs included).
+        input_shape: (C, H, W). n_samples: random inputs to average over.
+    Returns:
+        Tensor[H, W] that sums to 1: where the centre output unit's gradient mass lies.
+    """
+    check_int(n_samples, "n_samples", 1)
+    total = None
+    param = next(model.parameters(), None)
+    device, dtype = (param.device, param.dtype) if param is not None else ("cpu", torch.float32)
+    for _ in range(n_samples):
+        x = torch.randn(1, *input_shape, generator=generator).to(device, dtype).requires_grad_()
+        y = model(x)
+        y[0, :, y.shape[-2] // 2, y.shape[-1] // 2].sum().backward()
+        g = x.grad[0].abs().sum(0)
+        total = g if total is None else total + g
+    return total / total.sum()
+
+
+def _notes_layers(spec, names):
+    return [Layer(n, k, s, p, kind="pool" if n.startswith("pool") else "conv") for (k, s, p), n in zip(spec, names)]
+
+
+_ALEXNET = ([[11, 4, 0], [3, 2, 0], [5, 1, 2], [3, 2, 0], [3, 1, 1], [3, 1, 1], [3, 1, 1], [3, 2, 0]],
+            ["conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5", "pool5"])
+_VGG16 = ([[3, 1, 1], [3, 1, 1], [2, 2, 0]] * 2 + [[3, 1, 1], [3, 1, 1], [3, 1, 1], [2, 2, 0]] * 3,
+          ["conv1_1", "conv1_2", "pool1", "conv2_1", "conv2_2", "pool2", "conv3_1", "conv3_2", "conv3_3", "pool3",
+           "conv4_1", "conv4_2", "conv4_3", "pool4", "conv5_1", "conv5_2", "conv5_3", "pool5"])
+_ZF5 = ([[7, 2, 3], [3, 2, 1], [5, 2, 2], [3, 2, 1], [3, 1, 1], [3, 1, 1], [3, 1, 1]],
+        ["conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5"])
+_SEED000 = ([[3, 1, 0], [3, 2, 0], [3, 1, 0], [2, 2, 0], [3, 1, 0], [3, 1, 0], [2, 2, 0]],
+            ["conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "pool3"])
+
+PRESETS = {
+    # name: (layers, input size); the notes' definitions of 001 ([kernel, stride, padding]) and 000
+    "alexnet_notes": (_notes_layers(*_ALEXNET), 224),
+    "alexnet": (_notes_layers(*_ALEXNET), 227),   # the input size of Krizhevsky et al. 2012
+    "vgg16": (_notes_layers(*_VGG16), 224),
+    "zf5": (_notes_layers(*_ZF5), 224),
+    "seed000": (_notes_layers(*_SEED000), 64),
+}
+
+
+def preset(name: str) -> tuple[list[Layer], int]:
+    """(layers, input size) of a named network: ``alexnet_notes``, ``alexnet``, ``vgg16``, ``zf5``, ``seed000``."""
+    check_choice(name, "name", tuple(PRESETS))
+    layers, size = PRESETS[name]
+    return list(layers), size
