@@ -8,4 +8,5 @@ from . import conv, conv_arith, correlate, pooling, receptive_field, utils
 from .utils import fmt, get_device, randn, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["conv", "conv_arith", "correlate", "pooling", "receptive_field", "utils", "fmt", "get_device", "randn", "seed_everything"]
+__all__ = ["conv", "conv_arith", "correlate", "pooling", "receptive_field", "utils", "fmt", "get_device", "randn",
+           "seed_everything"]

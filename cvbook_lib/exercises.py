@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .conv import conv2d_macs, conv2d_params, conv_output_size, conv_transpose_output_size, separable_conv2d_macs
+from .pooling import adaptive_avg_pool2d
+from .receptive_field import parse_layers, preset, receptive_field_table
 
 __all__ = ["CheckResult", "check_conv_output_size", "check_transpose_output_size", "check_conv_params",
-           "check_separable_ratio"]
+           "check_separable_ratio", "check_chain_rf", "check_vgg_jump", "check_seed000_rf", "check_pool_output_size",
+           "check_gap_head_params", "check_spp_length"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,44 @@ def check_separable_ratio(answer) -> CheckResult:
     """Exercise: MACs of a depthwise-separable 3x3 conv, 64 -> 128 channels, divided by a standard one."""
     expected = separable_conv2d_macs(64, 128, 3, 32) / conv2d_macs(64, 128, 3, 32)
     return _compare(answer, expected, "separable / standard MACs", "1/N + 1/k^2 with N output channels", tol=1e-3)
+
+
+def check_chain_rf(answer) -> CheckResult:
+    """Exercise: receptive field of 'conv3, conv3, pool2, conv3, conv3' (pool stride 2)."""
+    expected = receptive_field_table(parse_layers("conv3, conv3, pool2, conv3, conv3"), 64)[-1].rf
+    return _compare(answer, expected, "receptive field of conv3, conv3, pool2, conv3, conv3",
+                    "RF grows by (k - 1) * jump per layer; the jump doubles after the pool")
+
+
+def check_vgg_jump(answer) -> CheckResult:
+    """Exercise: distance in input pixels between adjacent units of VGG16 conv5_3."""
+    layers, size = preset("vgg16")
+    expected = next(r.jump for r in receptive_field_table(layers, size) if r.layer.name == "conv5_3")
+    return _compare(answer, expected, "jump of VGG16 conv5_3", "multiply the strides of every layer below it")
+
+
+def check_seed000_rf(answer) -> CheckResult:
+    """Exercise: the 7-layer chain of seed 000 (pool1 is 3x3 stride 2). Receptive field of pool3?"""
+    expected = receptive_field_table(*preset("seed000"))[-1].rf
+    return _compare(answer, expected, "receptive field of the seed-000 chain",
+                    "top-down: RF = (RF - 1) * s + k from pool3 down; pool1 has k = 3, not 2")
+
+
+def check_pool_output_size(answer) -> CheckResult:
+    """Exercise: MaxPool2d(3, stride=2, ceil_mode=True) on a 112-pixel side. Output side?"""
+    return _compare(answer, conv_output_size(112, 3, 2, 0, 1, ceil_mode=True), "ceil-mode pool output side",
+                    "ceil((W - K) / S) + 1, then drop a last window that would start in the padding")
+
+
+def check_gap_head_params(answer) -> CheckResult:
+    """Exercise: parameters of GAP + Linear(512, 1000) (with bias) on a 512x7x7 feature map."""
+    return _compare(answer, 512 * 1000 + 1000, "parameters of a GAP + FC head",
+                    "GAP has no parameters; the linear layer has in*out weights plus out biases")
+
+
+def check_spp_length(answer) -> CheckResult:
+    """Exercise: length of the SPP vector of 256 channels with levels (1, 2, 3, 6)."""
+    import torch
+
+    expected = sum(adaptive_avg_pool2d(torch.zeros(1, 256, 13, 13), lv).numel() for lv in (1, 2, 3, 6))
+    return _compare(answer, expected, "SPP vector length", "C * sum(l * l) over the levels")

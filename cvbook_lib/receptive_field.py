@@ -12,6 +12,7 @@ Effective receptive field: Luo, Li, Urtasun & Zemel, NeurIPS 2016.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +22,8 @@ from ._checks import check_choice, check_int
 from .conv_arith import conv_output_size
 
 __all__ = ["Layer", "LayerRF", "receptive_field_table", "receptive_field_top_down", "layers_from_module",
-           "format_table", "empirical_receptive_field", "effective_receptive_field", "PRESETS", "preset"]
+           "parse_layers", "unit_region", "format_table", "empirical_receptive_field", "effective_receptive_field",
+           "PRESETS", "preset"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,48 @@ def layers_from_module(module: nn.Module, axis: int = 0) -> list[Layer]:
     return layers
 
 
+_SPEC = re.compile(r"^(conv|pool)(\d+)((?:[spd]\d+)*)$")
+
+
+def parse_layers(spec: str) -> list[Layer]:
+    """Layers from a short text, e.g. ``"conv3, conv3, pool2, conv3d2, conv5s2p2"``.
+
+    Each item is ``conv<k>`` or ``pool<k>`` followed by optional ``s<stride>``, ``p<padding>``,
+    ``d<dilation>`` in any order; a conv's stride defaults to 1, a pool's to its kernel (as in PyTorch).
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"spec must be a string, got {type(spec).__name__}")
+    layers, counts = [], {"conv": 0, "pool": 0}
+    for item in (t.strip() for t in spec.split(",")):
+        match = _SPEC.match(item)
+        if not match:
+            raise ValueError(f"cannot read layer {item!r}: write conv<k> or pool<k>, then optional s<stride>, "
+                             f"p<padding>, d<dilation>, e.g. 'conv3', 'pool2', 'conv5s2p2', 'conv3d2'")
+        kind, k, rest = match.groups()
+        opts = re.findall(r"([spd])(\d+)", rest)
+        if len({o for o, _ in opts}) != len(opts):
+            raise ValueError(f"layer {item!r} gives an option twice")
+        s, p, d = (dict(opts).get(o) for o in "spd")
+        counts[kind] += 1
+        stride = int(s) if s else (int(k) if kind == "pool" else 1)
+        layers.append(Layer(f"{kind}{counts[kind]}", int(k), stride, int(p or 0), int(d or 1), kind))
+    return layers
+
+
+def unit_region(rows: list[LayerRF], layer_index: int, unit: int = 0) -> tuple[int, int]:
+    """Input pixels ``[lo, hi]`` seen by unit ``unit`` of row ``layer_index`` (before clipping to the
+    image): ``lo = unit * jump - sum(p_l * j_l)`` and ``hi = lo + RF - 1``."""
+    check_int(layer_index, "layer_index", 0)
+    check_int(unit, "unit", 0)
+    if layer_index >= len(rows):
+        raise ValueError(f"layer_index must be < {len(rows)}, got {layer_index}")
+    row = rows[layer_index]
+    if unit >= row.output_size:
+        raise ValueError(f"unit must be < {row.output_size} (the layer's output size), got {unit}")
+    lo = row.start - (row.rf - 1) / 2 + unit * row.jump
+    return int(lo), int(lo) + row.rf - 1
+
+
 def format_table(rows: list[LayerRF]) -> str:
     """The table as aligned text (what the chapters print)."""
     lines = [f"{'layer':10s} {'k':>3s} {'s':>3s} {'p':>3s} {'d':>3s} {'out':>5s} {'jump':>5s} {'RF':>5s} {'start':>7s}"]
@@ -187,6 +231,8 @@ def effective_receptive_field(model: nn.Module, input_shape, n_samples: int = 16
         y[0, :, y.shape[-2] // 2, y.shape[-1] // 2].sum().backward()
         g = x.grad[0].abs().sum(0)
         total = g if total is None else total + g
+    if not total.sum() > 0:
+        raise ValueError("every gradient was zero (dead ReLUs or vanished signal): the ERF is undefined here")
     return total / total.sum()
 
 

@@ -10,6 +10,7 @@ Build the book first (scripts/run_tests.sh does).
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -109,3 +110,13 @@ def test_chapter1_explorers_show_controls(browser, site):
     assert first.get_attribute("src") != before, "moving the slider did not change the frame"
     assert outside == [] and errors == []
     page.context.close()
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if p.startswith("chapters/")])
+def test_every_citation_is_rendered(path):
+    """Each {footcite} link has its footnote (the build silences MyST's premature footnote warning)."""
+    html = (HTML / path).read_text(encoding="utf-8")
+    cited = set(re.findall(r'href="#(footcite-[^"]+)"', html))
+    assert cited, f"{path} cites no paper"
+    missing = [c for c in cited if f'id="{c}"' not in html]
+    assert missing == [], f"{path}: citations without a rendered reference: {missing}"

@@ -76,7 +76,12 @@ def test_output_sizes_are_torch_shapes_and_rf_is_measured_by_backprop(layers):
                                             for i, x in zip([i for i, m in enumerate(model) if not isinstance(
                                                 m, nn.ReLU)], layers)]
     size = 160
-    rows = rf.receptive_field_table(layers, size)
+    try:
+        rows = rf.receptive_field_table(layers, size)
+    except ValueError:  # the layers shrink the input to nothing: torch must refuse too
+        with pytest.raises(RuntimeError):
+            model(torch.zeros(1, 2, size, size))
+        return
     y = model(torch.zeros(1, 2, size, size))
     assert y.shape[-1] == rows[-1].output_size
     if all(layer.padding == 0 for layer in layers):   # nothing clips the window: measured == analytic
@@ -139,3 +144,34 @@ def test_receptive_field_bad_input():
         rf.layers_from_module(nn.Conv2d(1, 1, 3))
     with pytest.raises(ValueError, match="name must be one of"):
         rf.preset("resnet50")
+
+
+def test_parse_layers_and_unit_region():
+    layers = rf.parse_layers("conv3, pool2, conv5s2p2, conv3d2, pool3s2p1")
+    assert layers == [rf.Layer("conv1", 3), rf.Layer("pool1", 2, 2, kind="pool"), rf.Layer("conv2", 5, 2, 2),
+                      rf.Layer("conv3", 3, 1, 0, 2), rf.Layer("pool2", 3, 2, 1, kind="pool")]
+    rows = rf.receptive_field_table(layers, 64)
+    probe = rf._geometry_copy(_sequential(layers))
+    for index, unit in [(2, 0), (2, 3), (4, 1), (4, rows[4].output_size - 1)]:
+        lo, hi = rf.unit_region(rows, index, unit)
+        assert hi - lo + 1 == rows[index].rf
+        x = torch.ones(1, 1, 64, 64, dtype=torch.float64, requires_grad=True)
+        y = probe[: [i for i, m in enumerate(probe) if not isinstance(m, nn.Identity)][index] + 1](x)
+        y[0, 0, 0, unit].backward()
+        cols = torch.nonzero(x.grad[0, 0, 0] != 0).flatten()
+        assert (cols.min().item(), cols.max().item()) == (max(lo, 0), min(hi, 63))  # clipped by the image
+    with pytest.raises(ValueError, match="cannot read layer 'fc10'"):
+        rf.parse_layers("conv3, fc10")
+    with pytest.raises(ValueError, match="gives an option twice"):
+        rf.parse_layers("conv3s2s1")
+    assert rf.parse_layers("conv3d2p2")[0] == rf.Layer("conv1", 3, 1, 2, 2)
+    with pytest.raises(ValueError, match="unit must be <"):
+        rf.unit_region(rows, 0, 99)
+
+
+def test_effective_receptive_field_refuses_all_zero_gradients():
+    dead = nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU())
+    nn.init.zeros_(dead[0].weight)
+    nn.init.constant_(dead[0].bias, -1.0)
+    with pytest.raises(ValueError, match="every gradient was zero"):
+        rf.effective_receptive_field(dead, (1, 9, 9), n_samples=2)

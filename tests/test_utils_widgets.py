@@ -91,3 +91,45 @@ def test_exercise_checks():
     assert not exercises.check_conv_params(conv2d_params(128, 256, 3))
     assert exercises.check_conv_params(256 * 32 * 9 + 256)
     assert exercises.check_separable_ratio(separable_conv2d_macs(64, 128, 3, 8) / conv2d_macs(64, 128, 3, 8))
+
+
+def test_rf_view_matches_the_table_and_pool_view_matches_torch():
+    from cvbook_lib import receptive_field as rf
+
+    layers, size = rf.preset("vgg16")
+    view = widgets.rf_view(layers, size, 12, (7, 3))
+    row = view["rows"][12]
+    r0, r1, c0, c1 = view["region"]
+    assert (r1 - r0 + 1, c1 - c0 + 1) == (row.rf, row.rf)
+    assert c0 == r0 - 4 * row.jump                              # 4 units to the left, jump pixels each
+    assert view["clipped"] == (max(r0, 0), min(r1, size - 1), max(c0, 0), min(c1, size - 1))
+    x = torch.arange(36.0).reshape(6, 6) % 7
+    for k, s, mode in [(2, 2, "max"), (3, 1, "avg"), (3, 3, "max")]:
+        v = widgets.pool_view(x, k, s, mode, 1)
+        ref = (F.max_pool2d if mode == "max" else F.avg_pool2d)(x[None, None], k, s)[0, 0]
+        assert torch.allclose(v["out"], ref)
+        if mode == "max":
+            assert all(x[i, j] == v["out"].flatten()[n] for n, (i, j) in enumerate(v["argmax"]))
+    with pytest.raises(ValueError, match="position must be <"):
+        widgets.pool_view(x, 2, 2, "max", 9)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        widgets.pool_view(x, 2, 2, "median")
+    for html in (widgets.rf_animation("zf5"), widgets.pool_animation(x, 2, 2, "avg")):
+        assert "<input" in html and "https://" not in html
+    assert len(widgets.rf_explorer("alexnet").children) == 3
+    assert len(widgets.pool_explorer(x).children) == 3
+
+
+def test_chapter_2_and_3_exercise_checks():
+    from torch import nn
+
+    from cvbook_lib import receptive_field as rf
+
+    assert exercises.check_chain_rf(rf.receptive_field_top_down(rf.parse_layers("conv3, conv3, pool2, conv3, conv3")))
+    assert not exercises.check_chain_rf(10)
+    assert exercises.check_vgg_jump(2 ** 4) and not exercises.check_vgg_jump(32)
+    assert exercises.check_seed000_rf(31) and not exercises.check_seed000_rf(30)
+    assert exercises.check_pool_output_size(F.max_pool2d(torch.zeros(1, 1, 112, 112), 3, 2, ceil_mode=True).shape[-1])
+    assert exercises.check_gap_head_params(sum(p.numel() for p in nn.Linear(512, 1000).parameters()))
+    spp = torch.cat([F.adaptive_max_pool2d(torch.zeros(1, 256, 13, 13), lv).flatten(1) for lv in (1, 2, 3, 6)], 1)
+    assert exercises.check_spp_length(spp.shape[1]) and not exercises.check_spp_length(256 * 12)

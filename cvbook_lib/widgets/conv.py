@@ -1,15 +1,13 @@
-"""Explorers (BOOK.md section 6): a pure function that computes what the figure shows, a
-matplotlib plot of it (English labels), a thin ipywidgets wrapper for a live kernel, and a
-kernel-free animation (precomputed frames + a JavaScript slider) for the static HTML book.
-"""
+"""The convolution explorer (Chapter 1): sliding-window geometry, its plot, the live widget and
+the kernel-free animations."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from ._checks import check_int
-from .conv import conv_output_size, conv_transpose_output_size
+from .._checks import check_int
+from ..conv_arith import conv_output_size, conv_transpose_output_size
+from ._html import offline_jshtml
 
 __all__ = ["ConvGeometry", "conv_geometry", "plot_conv_geometry", "conv_explorer", "conv_animation",
            "conv_sweep_animation"]
@@ -136,13 +134,6 @@ def conv_explorer(size: int = 7, kernel_size: int = 3, stride: int = 1, padding:
     return W.VBox([W.HBox(list(controls.values())[:4]), W.HBox(list(controls.values())[4:]), out])
 
 
-def _offline_jshtml(anim) -> str:
-    html = anim.to_jshtml(fps=2, default_mode="once")
-    # matplotlib links Font Awesome 4 from a CDN for the button icons; the book must stay offline
-    # (its theme ships Font Awesome, which draws the same "fa fa-*" icons).
-    return re.sub(r'<link[^>]*href="https?://[^"]*"[^>]*>', "", html)
-
-
 def conv_animation(size: int = 5, kernel_size: int = 3, stride: int = 2, padding: int = 1, dilation: int = 1,
                    transposed: bool = False) -> str:
     """Kernel-free explorer: every output unit as one frame, returned as self-contained HTML
@@ -153,7 +144,7 @@ def conv_animation(size: int = 5, kernel_size: int = 3, stride: int = 2, padding
     geom = conv_geometry(size, kernel_size, stride, padding, dilation, transposed)
     fig, ax = plt.subplots(figsize=(7.5, 4))
     anim = FuncAnimation(fig, lambda i: plot_conv_geometry(geom, i, ax), frames=geom.out ** 2)
-    html = _offline_jshtml(anim)
+    html = offline_jshtml(anim)
     plt.close(fig)
     return html
 
@@ -178,6 +169,6 @@ def conv_sweep_animation(parameter: str, values, size: int = 7, kernel_size: int
         raise ValueError("values must hold at least one value")
     fig, ax = plt.subplots(figsize=(7.5, 4))
     anim = FuncAnimation(fig, lambda i: plot_conv_geometry(geoms[i], 0, ax), frames=len(geoms))
-    html = _offline_jshtml(anim)
+    html = offline_jshtml(anim)
     plt.close(fig)
     return html

@@ -1,0 +1,106 @@
+"""The pooling explorer (Chapter 3): kernel, stride and mode over a small input with numbers."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import pooling
+from .._checks import check_choice, check_int, check_tensor
+from ._html import offline_jshtml
+
+__all__ = ["pool_view", "plot_pool_view", "pool_explorer", "pool_animation"]
+
+
+def pool_view(x: torch.Tensor, kernel_size: int, stride: int, mode: str = "max", position: int = 0) -> dict:
+    """Everything the figure shows: output map, the window of output unit ``position`` (row-major)
+    and, for max pooling, the input cell each output took its value from."""
+    check_tensor(x, "x", ndims=(2,), floating=True)
+    check_choice(mode, "mode", ("max", "avg"))
+    check_int(position, "position", 0)
+    x4 = x[None, None]
+    if mode == "max":
+        out, idx = pooling.max_pool2d(x4, kernel_size, stride, return_indices=True)
+        argmax = [divmod(int(i), x.shape[1]) for i in idx.flatten()]
+    else:
+        out, argmax = pooling.avg_pool2d(x4, kernel_size, stride), None
+    Ho, Wo = out.shape[-2:]
+    if position >= Ho * Wo:
+        raise ValueError(f"position must be < {Ho * Wo} (the output has {Ho}x{Wo} units), got {position}")
+    r, c = divmod(position, Wo)
+    window = (r * stride, r * stride + kernel_size, c * stride, c * stride + kernel_size)
+    return dict(x=x, out=out[0, 0], mode=mode, kernel_size=kernel_size, stride=stride, position=(r, c),
+                window=window, argmax=argmax)
+
+
+def plot_pool_view(view: dict, axes=None):
+    """Input (numbers, window outlined, max cell marked) and output (current unit outlined)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(8, 3.8))
+    for ax, data, title in ((axes[0], view["x"], "input"), (axes[1], view["out"], f"{view['mode']} pool output")):
+        ax.clear()
+        lo, hi = float(view["x"].min()), float(view["x"].max())
+        ax.imshow(data.detach().cpu().numpy(), cmap="Blues", vmin=lo, vmax=hi)
+        for i in range(data.shape[0]):
+            for j in range(data.shape[1]):
+                v = data[i, j].item()
+                ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=8,
+                        color="white" if v > (lo + hi) / 2 else "black")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title, fontsize=9)
+    r0, r1, c0, c1 = view["window"]
+    axes[0].add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, edgecolor="#ff8c42", lw=3))
+    r, c = view["position"]
+    axes[1].add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="#ff8c42", lw=3))
+    if view["argmax"] is not None:
+        i, j = view["argmax"][r * view["out"].shape[1] + c]
+        axes[0].add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=2, linestyle=":"))
+    axes[0].figure.suptitle(f"kernel {view['kernel_size']}, stride {view['stride']}", fontsize=9)
+    return axes
+
+
+def pool_explorer(x: torch.Tensor):
+    """Live explorer over a 2-D input: kernel, stride, mode and the output unit shown."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    controls = dict(kernel_size=W.IntSlider(2, 1, min(x.shape), description="kernel"),
+                    stride=W.IntSlider(2, 1, 4, description="stride"),
+                    mode=W.ToggleButtons(options=["max", "avg"], description="mode"),
+                    position=W.IntSlider(0, 0, x.numel() - 1, description="output unit"))
+    out = W.Output()
+
+    def redraw(_=None):
+        with out:
+            out.clear_output(wait=True)
+            c = {k: w.value for k, w in controls.items()}
+            try:
+                n_out = pool_view(x, c["kernel_size"], c["stride"], c["mode"]).get("out").numel()
+                view = pool_view(x, c["kernel_size"], c["stride"], c["mode"], min(c["position"], n_out - 1))
+            except ValueError as err:
+                print(err)
+                return
+            plot_pool_view(view)
+            plt.show()
+
+    for widget in controls.values():
+        widget.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox(list(controls.values())[:2]), W.HBox(list(controls.values())[2:]), out])
+
+
+def pool_animation(x: torch.Tensor, kernel_size: int = 2, stride: int = 2, mode: str = "max") -> str:
+    """Kernel-free explorer: one frame per output unit. Returns self-contained HTML."""
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation
+
+    first = pool_view(x, kernel_size, stride, mode)
+    views = [pool_view(x, kernel_size, stride, mode, i) for i in range(first["out"].numel())]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
+    anim = FuncAnimation(fig, lambda i: plot_pool_view(views[i], axes), frames=len(views))
+    html = offline_jshtml(anim)
+    plt.close(fig)
+    return html
