@@ -1,9 +1,10 @@
-"""Speed of cvbook_lib.conv and cvbook_lib.pooling as ratios against the torch kernels it re-implements, in one run.
+"""Speed of cvbook_lib's fast kernels as ratios against the torch kernels they re-implement, in one run.
 
-    python benchmarks/bench_kernels.py [--repeat 15] [--device cpu|cuda]
+    python benchmarks/bench_kernels.py [--repeat 30] [--device cpu|cuda]
 
-Each row: median time of ours / median time of torch's, same inputs, same process, after a
-warm-up. Timings are noisy on a shared machine; ratios measured side by side are what we compare.
+Each row: median times, and the median over rounds of ours / torch's (same inputs, same process,
+after a warm-up, the two alternating in every round). Timings are noisy on a shared machine;
+ratios measured side by side are what we compare.
 The target (issue 2): conv2d at most 2.5x F.conv2d at the first shape.
 """
 
@@ -25,8 +26,9 @@ from cvbook_lib import conv, pooling  # noqa: E402
 TARGET = 2.5
 
 
-def median_times(fns, repeat: int, device: torch.device) -> list[float]:
-    """Median seconds of each function, timed in alternation so drift hits all of them alike."""
+def timed_pairs(fns, repeat: int, device: torch.device) -> list[list[float]]:
+    """Seconds of each function per round; the functions alternate within a round, so load that
+    comes and goes on a shared machine hits ours and torch's alike."""
     for fn in fns:
         for _ in range(3):
             fn()
@@ -40,7 +42,7 @@ def median_times(fns, repeat: int, device: torch.device) -> list[float]:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             record.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+    return times
 
 
 CASES = [
@@ -61,7 +63,7 @@ CASES = [
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
@@ -75,9 +77,10 @@ def main(argv=None) -> int:
             x = torch.randn(*xs, generator=gen).to(device)
             w = torch.randn(*ws, generator=gen).to(device) if isinstance(ws, tuple) else ws
             assert torch.allclose(ours(x, w, **kw), ref(x, w, **kw), atol=1e-3, rtol=1e-3), name
-            t_ours, t_ref = median_times([functools.partial(ours, x, w, **kw), functools.partial(ref, x, w, **kw)],
-                                         args.repeat, device)
-            ratio = t_ours / t_ref
+            ours_s, ref_s = timed_pairs([functools.partial(ours, x, w, **kw), functools.partial(ref, x, w, **kw)],
+                                        args.repeat, device)
+            t_ours, t_ref = statistics.median(ours_s), statistics.median(ref_s)
+            ratio = statistics.median(a / b for a, b in zip(ours_s, ref_s))  # median of round-by-round ratios
             first_ratio = ratio if first_ratio is None else first_ratio
             print(f"{name:18s} {str(xs):20s} {str(ws):18s} {t_ours * 1e3:9.2f} {t_ref * 1e3:9.2f} {ratio:7.2f}")
     verdict = "meets" if first_ratio <= TARGET else "MISSES"
