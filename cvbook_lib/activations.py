@@ -26,11 +26,18 @@ def _x(input):
     return input
 
 
+def _split(x):
+    """(x where x >= 0 else 0, x where x < 0 else 0): each branch of a piecewise formula then sees
+    only inputs where it is finite, and autograd gets the right derivative at 0."""
+    zero = torch.zeros_like(x)
+    return torch.where(x >= 0, x, zero), torch.where(x < 0, x, zero)
+
+
 def sigmoid(input):
     """σ(x) = 1 / (1 + e^{-x}), evaluated as e^{x}/(1 + e^{x}) for x < 0 so no exp overflows."""
     x = _x(input)
-    e = torch.exp(-x.abs())                                   # in (0, 1]: never overflows
-    return torch.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    pos, neg = _split(x)
+    return torch.where(x >= 0, 1 / (1 + torch.exp(-pos)), torch.exp(neg) / (1 + torch.exp(neg)))
 
 
 def sigmoid_grad(input):
@@ -40,10 +47,14 @@ def sigmoid_grad(input):
 
 
 def tanh(input):
-    """tanh(x) = (e^x - e^{-x}) / (e^x + e^{-x}) = sign(x)(1 - e^{-2|x|}) / (1 + e^{-2|x|})."""
+    """tanh(x) = (e^x - e^{-x}) / (e^x + e^{-x}) = (1 - e^{-2x}) / (1 + e^{-2x}) for x >= 0, odd."""
     x = _x(input)
-    e = torch.exp(-2 * x.abs())
-    return torch.sign(x) * (-torch.expm1(-2 * x.abs())) / (1 + e)
+    pos, neg = _split(x)
+
+    def t(u):  # u >= 0: no overflow, expm1 keeps small u exact
+        return -torch.expm1(-2 * u) / (1 + torch.exp(-2 * u))
+
+    return torch.where(x >= 0, t(pos), -t(-neg))
 
 
 def tanh_grad(input):
@@ -76,12 +87,13 @@ def leaky_relu_grad(input, negative_slope: float = 0.01):
 def elu(input, alpha: float = 1.0):
     """x for x > 0, alpha·(e^x - 1) otherwise (expm1 keeps small x exact)."""
     x = _x(input)
-    return torch.where(x > 0, x, alpha * torch.expm1(torch.minimum(x, torch.zeros_like(x))))
+    neg = torch.where(x > 0, torch.zeros_like(x), x)
+    return torch.where(x > 0, x, alpha * torch.expm1(neg))
 
 
 def elu_grad(input, alpha: float = 1.0):
     x = _x(input)
-    return torch.where(x > 0, torch.ones_like(x), alpha * torch.exp(torch.minimum(x, torch.zeros_like(x))))
+    return torch.where(x > 0, torch.ones_like(x), alpha * torch.exp(torch.where(x > 0, torch.zeros_like(x), x)))
 
 
 _GELU = ("none", "tanh")

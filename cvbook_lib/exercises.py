@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .activations import sigmoid_grad, softmax
 from .conv import conv2d_macs, conv2d_params, conv_output_size, conv_transpose_output_size, separable_conv2d_macs
 from .pooling import adaptive_avg_pool2d
 from .receptive_field import parse_layers, preset, receptive_field_table
 
 __all__ = ["CheckResult", "check_conv_output_size", "check_transpose_output_size", "check_conv_params",
            "check_separable_ratio", "check_chain_rf", "check_vgg_jump", "check_seed000_rf", "check_pool_output_size",
-           "check_gap_head_params", "check_spp_length"]
+           "check_gap_head_params", "check_spp_length", "check_sigmoid_grad_max", "check_softmax_value",
+           "check_tanh_grad_at_zero", "check_ce_gradient", "check_focal_factor", "check_label_smoothing_target",
+           "check_prior_bias"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +105,55 @@ def check_spp_length(answer) -> CheckResult:
 
     expected = sum(adaptive_avg_pool2d(torch.zeros(1, 256, 13, 13), lv).numel() for lv in (1, 2, 3, 6))
     return _compare(answer, expected, "SPP vector length", "C * sum(l * l) over the levels")
+
+
+def check_sigmoid_grad_max(answer) -> CheckResult:
+    """Exercise: the largest value of σ'(x)."""
+    import torch
+
+    expected = sigmoid_grad(torch.linspace(-10, 10, 20001, dtype=torch.float64)).max().item()
+    return _compare(answer, expected, "max of sigmoid'", "σ' = σ(1 - σ) is largest where σ = 1/2", tol=1e-6)
+
+
+def check_tanh_grad_at_zero(answer) -> CheckResult:
+    """Exercise: tanh'(0)."""
+    import torch
+
+    from .activations import tanh_grad
+
+    return _compare(answer, tanh_grad(torch.zeros(1, dtype=torch.float64)).item(), "tanh'(0)", "tanh' = 1 - tanh²",
+                    tol=1e-9)
+
+
+def check_softmax_value(answer) -> CheckResult:
+    """Exercise: the first probability of softmax([1000, 1001, 1002]), to 4 decimals."""
+    import torch
+
+    expected = softmax(torch.tensor([1000.0, 1001.0, 1002.0], dtype=torch.float64), 0)[0].item()
+    return _compare(answer, expected, "softmax([1000, 1001, 1002])[0]",
+                    "subtract the max first: softmax([-2, -1, 0]); e^-2 / (e^-2 + e^-1 + 1)", tol=5e-5)
+
+
+def check_ce_gradient(answer) -> CheckResult:
+    """Exercise: logits (2, 0, -1), true class 0. ∂CE/∂z_0?"""
+    import torch
+
+    p0 = softmax(torch.tensor([2.0, 0.0, -1.0], dtype=torch.float64), 0)[0].item()
+    return _compare(answer, p0 - 1, "dCE/dz_0", "the gradient is p - y: p_0 - 1", tol=5e-4)
+
+
+def check_focal_factor(answer) -> CheckResult:
+    """Exercise: the modulating factor (1 - p_t)^γ for p_t = 0.9 and γ = 2."""
+    return _compare(answer, (1 - 0.9) ** 2, "(1 - p_t)^gamma at p_t = 0.9, gamma = 2", "(1 - 0.9)^2", tol=1e-9)
+
+
+def check_label_smoothing_target(answer) -> CheckResult:
+    """Exercise: with label smoothing ε = 0.1 and 10 classes, the target of the true class."""
+    return _compare(answer, 1 - 0.1 + 0.1 / 10, "smoothed target of the true class", "(1 - ε)·1 + ε/C", tol=1e-9)
+
+
+def check_prior_bias(answer) -> CheckResult:
+    """Exercise: RetinaNet's initial classifier bias for the prior π = 0.01 (to 3 decimals)."""
+    import math
+
+    return _compare(answer, -math.log((1 - 0.01) / 0.01), "prior bias b", "b = -log((1 - π) / π)", tol=5e-4)

@@ -43,8 +43,10 @@ def _in_unit_interval(t, name):
 
 
 def _log_sigmoid(x):
-    """log σ(x) = -softplus(-x) = min(x, 0) - log(1 + e^{-|x|})."""
-    return torch.minimum(x, torch.zeros_like(x)) - torch.log1p(torch.exp(-x.abs()))
+    """log σ(x) = -log(1 + e^{-x}) for x >= 0 and x - log(1 + e^{x}) for x < 0: no exp overflows."""
+    zero = torch.zeros_like(x)
+    pos, neg = torch.where(x >= 0, x, zero), torch.where(x < 0, x, zero)
+    return torch.where(x >= 0, -torch.log1p(torch.exp(-pos)), neg - torch.log1p(torch.exp(neg)))
 
 
 def cross_entropy(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean",

@@ -193,3 +193,13 @@ def test_loss_bad_input():
         L.cross_entropy(x, torch.tensor([0.0, 1.0, 2.0, 1.0]))
     with pytest.raises(TypeError, match="class-index targets must be integers"):
         L.cross_entropy(x, torch.tensor([True, False, True, True]))
+
+
+def test_gradients_at_zero_logits_and_extremes():
+    z = torch.tensor([0.0, -1e4, 1e4, 3.0], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=torch.float64)
+    for ours, ref in ((L.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits),
+                      (L.sigmoid_focal_loss, torchvision.ops.sigmoid_focal_loss)):
+        (a,) = torch.autograd.grad(ours(z, t).sum(), z)
+        (b,) = torch.autograd.grad(ref(z, t).sum(), z)
+        assert_close(a, b)

@@ -133,3 +133,45 @@ def test_chapter_2_and_3_exercise_checks():
     assert exercises.check_gap_head_params(sum(p.numel() for p in nn.Linear(512, 1000).parameters()))
     spp = torch.cat([F.adaptive_max_pool2d(torch.zeros(1, 256, 13, 13), lv).flatten(1) for lv in (1, 2, 3, 6)], 1)
     assert exercises.check_spp_length(spp.shape[1]) and not exercises.check_spp_length(256 * 12)
+
+
+def test_activation_and_focal_explorers():
+    import math
+
+    from cvbook_lib import activations as A
+
+    x, y, dy = widgets.activation_curves("tanh", -2, 2, 5)
+    assert torch.allclose(y, torch.tanh(x)) and torch.allclose(dy, 1 - torch.tanh(x) ** 2)
+    sig = widgets.gradient_through_depth("sigmoid", 12)
+    assert sig.shape == (12,) and sig[0] < 1e-4 * sig[-1]               # vanishing through depth
+    he = widgets.gradient_through_depth("relu", 12, gain=math.sqrt(2))
+    assert 0.1 < (he[0] / he[-1]).item() < 10                           # He gain keeps it in range
+    c = widgets.focal_curves(2.0, 0.25, n=7)
+    logit = torch.log(c["p_t"] / (1 - c["p_t"]))
+    assert torch.allclose(c["focal"], 0.25 * (1 - c["p_t"]) ** 2 * -torch.log(c["p_t"]))
+    assert torch.allclose(c["ce"], -torch.log(A.sigmoid(logit)))
+    shares = widgets.loss_shares(*widgets.imbalanced_batch(2000), 2.0, 0.25)
+    assert abs(shares["positives"] + shares["hard_negatives"] + shares["easy_negatives"] - 1) < 1e-9
+    ce_shares = widgets.loss_shares(*widgets.imbalanced_batch(2000), 0.0, -1)
+    assert shares["easy_negatives"] < ce_shares["easy_negatives"] / 10
+    for html in (widgets.activation_animation(depth=5), widgets.focal_animation(gammas=(0.0, 2.0))):
+        assert "<input" in html and "https://" not in html
+    assert len(widgets.activation_explorer().children) == 2 and len(widgets.focal_explorer().children) == 2
+    with pytest.raises(ValueError, match="name must be one of"):
+        widgets.activation_curves("swish")
+    with pytest.raises(ValueError, match="gamma must be >= 0"):
+        widgets.focal_curves(-1.0, 0.25)
+
+
+def test_chapter_4_and_5_exercise_checks():
+    import math
+
+    assert exercises.check_sigmoid_grad_max(0.25) and not exercises.check_sigmoid_grad_max(1.0)
+    assert exercises.check_tanh_grad_at_zero(1.0) and not exercises.check_tanh_grad_at_zero(0.25)
+    p = torch.softmax(torch.tensor([1000.0, 1001.0, 1002.0], dtype=torch.float64), 0)
+    assert exercises.check_softmax_value(round(p[0].item(), 4))
+    q = torch.softmax(torch.tensor([2.0, 0.0, -1.0], dtype=torch.float64), 0)
+    assert exercises.check_ce_gradient(q[0].item() - 1) and not exercises.check_ce_gradient(q[0].item())
+    assert exercises.check_focal_factor(0.01) and not exercises.check_focal_factor(0.1)
+    assert exercises.check_label_smoothing_target(0.91) and not exercises.check_label_smoothing_target(0.9)
+    assert exercises.check_prior_bias(math.log(0.01 / 0.99)) and not exercises.check_prior_bias(4.595)

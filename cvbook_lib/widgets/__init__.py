@@ -4,6 +4,7 @@ for a live kernel; plus a kernel-free animation (precomputed frames with a JavaS
 the static HTML book.
 """
 
+from .activations import activation_animation, activation_curves, activation_explorer, gradient_through_depth
 from .conv import (
     ConvGeometry,
     conv_animation,
@@ -12,9 +13,12 @@ from .conv import (
     conv_sweep_animation,
     plot_conv_geometry,
 )
+from .focal import focal_animation, focal_curves, focal_explorer, imbalanced_batch, loss_shares
 from .pooling import plot_pool_view, pool_animation, pool_explorer, pool_view
 from .receptive_field import plot_rf_view, rf_animation, rf_explorer, rf_view
 
-__all__ = ["ConvGeometry", "conv_geometry", "plot_conv_geometry", "conv_explorer", "conv_animation",
+__all__ = ["focal_curves", "imbalanced_batch", "loss_shares", "focal_explorer", "focal_animation",
+           "activation_curves", "gradient_through_depth", "activation_explorer", "activation_animation",
+           "ConvGeometry", "conv_geometry", "plot_conv_geometry", "conv_explorer", "conv_animation",
            "conv_sweep_animation", "rf_view", "plot_rf_view", "rf_explorer", "rf_animation", "pool_view",
            "plot_pool_view", "pool_explorer", "pool_animation"]

@@ -1,0 +1,111 @@
+"""The activation explorer (Chapter 4): an activation and its derivative over an input range, and
+how the gradient magnitude changes through a deep stack of layers using it."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import activations as A
+from .._checks import check_choice, check_int
+from ._html import offline_jshtml
+
+__all__ = ["activation_curves", "gradient_through_depth", "plot_activation", "activation_explorer",
+           "activation_animation"]
+
+
+def activation_curves(name: str, lo: float = -5.0, hi: float = 5.0, n: int = 401):
+    """(x, f(x), f'(x)) on ``n`` points of [lo, hi]."""
+    check_choice(name, "name", tuple(A.ACTIVATIONS))
+    if not lo < hi:
+        raise ValueError(f"lo must be < hi, got {lo!r} and {hi!r}")
+    f, df = A.ACTIVATIONS[name]
+    x = torch.linspace(lo, hi, n, dtype=torch.float64)
+    return x, f(x), df(x)
+
+
+def gradient_through_depth(name: str, depth: int = 20, width: int = 64, batch: int = 128, gain: float = 1.0,
+                           seed: int = 0):
+    """Mean |∂L/∂h_l| at the input of every layer of an MLP ``depth`` layers deep, each layer
+    ``h -> f(W h)`` with W ~ N(0, gain²/width), L = sum of the last layer's outputs.
+    Returns Tensor[depth], index 0 = first layer: how much gradient reaches each depth."""
+    check_choice(name, "name", tuple(A.ACTIVATIONS))
+    check_int(depth, "depth", 1)
+    check_int(width, "width", 1)
+    g = torch.Generator().manual_seed(seed)
+    f = A.ACTIVATIONS[name][0]
+    h = torch.randn(batch, width, generator=g, dtype=torch.float64)
+    layers = []                                                      # (layer input, layer output)
+    for _ in range(depth):
+        x_in = h.detach().requires_grad_()
+        w = torch.randn(width, width, generator=g, dtype=torch.float64) * gain / width ** 0.5
+        h = f(x_in @ w)
+        layers.append((x_in, h))
+    grads, upstream = [], torch.ones_like(h)
+    for x_in, out in reversed(layers):                               # backprop one layer at a time
+        (upstream,) = torch.autograd.grad(out, x_in, upstream)
+        grads.append(upstream.abs().mean())
+    return torch.stack(grads[::-1])
+
+
+def plot_activation(name: str, lo: float = -5.0, hi: float = 5.0, depth: int = 20, axes=None):
+    """Left: f and f'. Right: mean |gradient| reaching each layer (log scale)."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3.3))
+    ax, bx = axes
+    ax.clear()
+    bx.clear()
+    x, y, dy = activation_curves(name, lo, hi)
+    ax.plot(x, y, label=f"{name}(x)")
+    ax.plot(x, dy, "--", label="derivative")
+    ax.axhline(0, color="gray", lw=0.5)
+    ax.legend(fontsize=8)
+    ax.set_xlabel("x")
+    ax.set_title(name, fontsize=9)
+    grads = gradient_through_depth(name, depth)
+    bx.semilogy(range(1, depth + 1), grads, "o-", ms=3)
+    bx.set_xlabel("layer (1 = closest to the input)")
+    bx.set_ylabel("mean |gradient|")
+    bx.set_title(f"gradient through {depth} layers", fontsize=9)
+    return axes
+
+
+def activation_explorer():
+    """Live explorer: activation, input range and depth."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    controls = dict(name=W.Dropdown(options=list(A.ACTIVATIONS), value="sigmoid", description="activation"),
+                    rng=W.FloatRangeSlider(value=(-5.0, 5.0), min=-10.0, max=10.0, step=0.5, description="x range"),
+                    depth=W.IntSlider(20, 2, 50, description="depth"))
+    out = W.Output()
+
+    def redraw(_=None):
+        with out:
+            out.clear_output(wait=True)
+            lo, hi = controls["rng"].value
+            if not lo < hi:
+                print("choose a range with lo < hi")
+                return
+            plot_activation(controls["name"].value, lo, hi, controls["depth"].value)
+            plt.show()
+
+    for widget in controls.values():
+        widget.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox(list(controls.values())), out])
+
+
+def activation_animation(depth: int = 20) -> str:
+    """Kernel-free explorer: one frame per activation. Returns self-contained HTML."""
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation
+
+    names = list(A.ACTIVATIONS)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.3))
+    fig.subplots_adjust(bottom=0.18, wspace=0.3)
+    anim = FuncAnimation(fig, lambda i: plot_activation(names[i], depth=depth, axes=axes), frames=len(names))
+    html = offline_jshtml(anim, fps=1)
+    plt.close(fig)
+    return html

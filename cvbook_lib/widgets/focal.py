@@ -1,0 +1,115 @@
+"""The focal-loss explorer (Chapter 5): loss and gradient against p_t for γ and α, and where the
+total loss of a synthetic, heavily imbalanced detection-like batch comes from."""
+
+from __future__ import annotations
+
+import torch
+
+from ..losses import binary_cross_entropy_with_logits, sigmoid_focal_loss
+from ._html import offline_jshtml
+
+__all__ = ["focal_curves", "imbalanced_batch", "loss_shares", "plot_focal", "focal_explorer", "focal_animation"]
+
+
+def focal_curves(gamma: float, alpha: float, n: int = 199) -> dict:
+    """Loss and |∂loss/∂logit| of one positive example as functions of p_t, for FL(γ, α) and CE."""
+    if gamma < 0:
+        raise ValueError(f"gamma must be >= 0, got {gamma!r}")
+    p_t = torch.linspace(0.005, 0.995, n, dtype=torch.float64)
+    x = torch.log(p_t / (1 - p_t)).requires_grad_()                  # a positive: p_t = p = σ(x)
+    y = torch.ones_like(p_t)
+    fl = sigmoid_focal_loss(x, y, alpha, gamma)
+    (g,) = torch.autograd.grad(fl.sum(), x)
+    ce = binary_cross_entropy_with_logits(x.detach(), y, reduction="none")
+    return dict(p_t=p_t, focal=fl.detach(), ce=ce, grad=g.abs(), factor=(1 - p_t) ** gamma)
+
+
+def imbalanced_batch(n: int = 20000, positive_fraction: float = 0.01, seed: int = 0):
+    """Logits and targets like a one-stage detector's anchors early in training: few positives,
+    a flood of easy negatives (p_t close to 1) and some hard ones."""
+    g = torch.Generator().manual_seed(seed)
+    n_pos = max(1, int(n * positive_fraction))
+    neg = torch.randn(n - n_pos, generator=g, dtype=torch.float64) * 1.5 - 4.0
+    pos = torch.randn(n_pos, generator=g, dtype=torch.float64) * 1.5 + 0.5
+    return torch.cat([pos, neg]), torch.cat([torch.ones(n_pos), torch.zeros(n - n_pos)]).double()
+
+
+def loss_shares(logits, targets, gamma: float, alpha: float, easy: float = 0.9) -> dict:
+    """Share of the total loss from positives, hard negatives and easy negatives (p_t >= ``easy``)."""
+    loss = sigmoid_focal_loss(logits, targets, alpha, gamma)
+    p = torch.sigmoid(logits)
+    p_t = torch.where(targets > 0, p, 1 - p)
+    total = loss.sum()
+    pos = targets > 0
+    return dict(positives=(loss[pos].sum() / total).item(),
+                hard_negatives=(loss[~pos & (p_t < easy)].sum() / total).item(),
+                easy_negatives=(loss[~pos & (p_t >= easy)].sum() / total).item(),
+                easy_count=int((~pos & (p_t >= easy)).sum()), total=total.item())
+
+
+def plot_focal(gamma: float, alpha: float, batch=None, axes=None):
+    """Loss vs p_t, gradient vs p_t, and the loss shares of an imbalanced batch."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    for ax in axes:
+        ax.clear()
+    c = focal_curves(gamma, alpha)
+    a = max(alpha, 0) if alpha >= 0 else 1.0
+    axes[0].plot(c["p_t"], c["ce"], "k--", label="CE")
+    axes[0].plot(c["p_t"], c["focal"], label=f"FL gamma={gamma:g}, alpha={alpha:g}")
+    axes[0].set_xlabel("p_t")
+    axes[0].set_ylabel("loss (positive example)")
+    axes[0].set_ylim(0, 5 * a + 0.2)
+    axes[0].legend(fontsize=7)
+    axes[1].plot(c["p_t"], c["grad"])
+    axes[1].set_xlabel("p_t")
+    axes[1].set_ylabel("|d loss / d logit|")
+    logits, targets = batch if batch is not None else imbalanced_batch()
+    ce_s, fl_s = loss_shares(logits, targets, 0.0, -1), loss_shares(logits, targets, gamma, alpha)
+    keys = ["positives", "hard_negatives", "easy_negatives"]
+    xs = torch.arange(3)
+    axes[2].bar(xs - 0.2, [ce_s[k] for k in keys], 0.4, label="CE")
+    axes[2].bar(xs + 0.2, [fl_s[k] for k in keys], 0.4, label="FL")
+    axes[2].set_xticks(xs.tolist(), ["positives", "hard neg.", "easy neg."], fontsize=8)
+    axes[2].set_ylabel("share of total loss")
+    axes[2].legend(fontsize=7)
+    axes[0].figure.suptitle(f"focal loss: gamma={gamma:g}, alpha={alpha:g}", fontsize=9)
+    return axes
+
+
+def focal_explorer():
+    """Live explorer with γ and α sliders (α < 0 switches the α weighting off)."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    controls = dict(gamma=W.FloatSlider(2.0, min=0.0, max=5.0, step=0.5, description="gamma"),
+                    alpha=W.FloatSlider(0.25, min=-0.05, max=1.0, step=0.05, description="alpha"))
+    out = W.Output()
+    batch = imbalanced_batch()
+
+    def redraw(_=None):
+        with out:
+            out.clear_output(wait=True)
+            plot_focal(controls["gamma"].value, controls["alpha"].value, batch)
+            plt.show()
+
+    for widget in controls.values():
+        widget.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox(list(controls.values())), out])
+
+
+def focal_animation(gammas=(0.0, 0.5, 1.0, 2.0, 3.0, 5.0), alpha: float = 0.25) -> str:
+    """Kernel-free explorer: one frame per γ. Returns self-contained HTML."""
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation
+
+    batch = imbalanced_batch()
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    fig.subplots_adjust(wspace=0.35, bottom=0.18)
+    anim = FuncAnimation(fig, lambda i: plot_focal(gammas[i], alpha, batch, axes), frames=len(gammas))
+    html = offline_jshtml(anim, fps=1)
+    plt.close(fig)
+    return html
