@@ -17,7 +17,7 @@ __all__ = ["CheckResult", "check_conv_output_size", "check_transpose_output_size
            "check_separable_ratio", "check_chain_rf", "check_vgg_jump", "check_seed000_rf", "check_pool_output_size",
            "check_gap_head_params", "check_spp_length", "check_sigmoid_grad_max", "check_softmax_value",
            "check_tanh_grad_at_zero", "check_ce_gradient", "check_focal_factor", "check_label_smoothing_target",
-           "check_prior_bias"]
+           "check_prior_bias", "check_bn_params", "check_dropout_scale", "check_running_mean"]
 
 
 @dataclass(frozen=True)
@@ -157,3 +157,35 @@ def check_prior_bias(answer) -> CheckResult:
     import math
 
     return _compare(answer, -math.log((1 - 0.01) / 0.01), "prior bias b", "b = -log((1 - π) / π)", tol=5e-4)
+
+
+def check_bn_params(answer) -> CheckResult:
+    """Exercise: learnable parameters of nn.BatchNorm2d(256)."""
+    from .norm import BatchNorm2d
+
+    expected = sum(p.numel() for p in BatchNorm2d(256).parameters())
+    return _compare(answer, expected, "learnable parameters of BatchNorm2d(256)",
+                    "gamma and beta per channel; the running statistics are buffers, not parameters")
+
+
+def check_dropout_scale(answer) -> CheckResult:
+    """Exercise: the factor inverted dropout applies to kept values for p = 0.2 (drop probability)."""
+    import torch
+
+    from .norm import dropout
+
+    kept = dropout(torch.ones(1000, dtype=torch.float64), 0.2, generator=torch.Generator().manual_seed(0)).max()
+    return _compare(answer, kept.item(), "inverted-dropout scale", "1 / (1 - p), p being the drop probability",
+                    tol=1e-9)
+
+
+def check_running_mean(answer) -> CheckResult:
+    """Exercise: running mean after 3 batches whose mean is 2 (start 0, momentum 0.1)."""
+    import torch
+
+    from .norm import batch_norm
+
+    rm, rv = torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+    for _ in range(3):
+        batch_norm(torch.tensor([[1.0], [3.0]], dtype=torch.float64), rm, rv, training=True, momentum=0.1)
+    return _compare(answer, rm.item(), "running mean after 3 steps", "each step: (1 - m)·running + m·2", tol=1e-4)

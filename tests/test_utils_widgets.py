@@ -175,3 +175,29 @@ def test_chapter_4_and_5_exercise_checks():
     assert exercises.check_focal_factor(0.01) and not exercises.check_focal_factor(0.1)
     assert exercises.check_label_smoothing_target(0.91) and not exercises.check_label_smoothing_target(0.9)
     assert exercises.check_prior_bias(math.log(0.01 / 0.99)) and not exercises.check_prior_bias(4.595)
+
+
+def test_bn_explorer_and_chapter_6_checks():
+    from cvbook_lib import norm
+
+    t = widgets.bn_trace(32, 0.1, steps=300)
+    # the running estimates are exactly the EMA of the batch statistics (unbiased variance)
+    ema_m, ema_v = 0.0, 1.0
+    for m, v in zip(t["batch_means"].tolist(), t["batch_vars"].tolist()):
+        ema_m, ema_v = 0.9 * ema_m + 0.1 * m, 0.9 * ema_v + 0.1 * v
+    assert abs(ema_m - t["running_means"][-1].item()) < 1e-9 and abs(ema_v - t["running_vars"][-1].item()) < 1e-9
+    assert abs(t["running_means"][-1].item() - 2.0) < 1.0
+    big, small = widgets.bn_trace(256, 0.1), widgets.bn_trace(2, 0.1)
+    assert big["batch_means"].std() < small["batch_means"].std() / 5
+    with pytest.raises(ValueError, match="batch_size must be an int >= 2"):
+        widgets.bn_trace(1, 0.1)
+    with pytest.raises(ValueError, match="momentum must be in"):
+        widgets.bn_trace(8, 0.0)
+    assert "<input" in widgets.bn_animation(batch_sizes=(2, 8)) and len(widgets.bn_explorer().children) == 2
+    assert exercises.check_bn_params(sum(p.numel() for p in torch.nn.BatchNorm2d(256).parameters()))
+    assert not exercises.check_bn_params(1024)
+    assert exercises.check_dropout_scale(1 / 0.8) and not exercises.check_dropout_scale(0.8)
+    rm = torch.zeros(1)
+    for _ in range(3):
+        norm.batch_norm(torch.tensor([[1.0], [3.0]]), rm, torch.ones(1), training=True)
+    assert exercises.check_running_mean(rm.item()) and not exercises.check_running_mean(2.0)

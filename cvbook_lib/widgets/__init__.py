@@ -14,10 +14,12 @@ from .conv import (
     plot_conv_geometry,
 )
 from .focal import focal_animation, focal_curves, focal_explorer, imbalanced_batch, loss_shares
+from .norm import bn_animation, bn_explorer, bn_trace
 from .pooling import plot_pool_view, pool_animation, pool_explorer, pool_view
 from .receptive_field import plot_rf_view, rf_animation, rf_explorer, rf_view
 
-__all__ = ["focal_curves", "imbalanced_batch", "loss_shares", "focal_explorer", "focal_animation",
+__all__ = ["bn_trace", "bn_explorer", "bn_animation",
+           "focal_curves", "imbalanced_batch", "loss_shares", "focal_explorer", "focal_animation",
            "activation_curves", "gradient_through_depth", "activation_explorer", "activation_animation",
            "ConvGeometry", "conv_geometry", "plot_conv_geometry", "conv_explorer", "conv_animation",
            "conv_sweep_animation", "rf_view", "plot_rf_view", "rf_explorer", "rf_animation", "pool_view",
