@@ -4,9 +4,22 @@ One module per topic; every function mirrors its reference library (torch, torch
 scipy, scikit-learn) and is tested against it in ``tests/``.
 """
 
-from . import activations, conv, conv_arith, correlate, losses, norm, pooling, receptive_field, utils
+from . import (
+           activations,
+           autodiff,
+           conv,
+           conv_arith,
+           correlate,
+           init,
+           losses,
+           norm,
+           optim,
+           pooling,
+           receptive_field,
+           utils,
+)
 from .utils import fmt, get_device, randn, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["activations", "conv", "conv_arith", "correlate", "losses", "norm", "pooling", "receptive_field", "utils",
-           "fmt", "get_device", "randn", "seed_everything"]
+__all__ = ["activations", "autodiff", "conv", "conv_arith", "correlate", "init", "losses", "norm", "optim", "pooling",
+           "receptive_field", "utils", "fmt", "get_device", "randn", "seed_everything"]

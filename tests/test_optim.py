@@ -1,0 +1,95 @@
+"""cvbook_lib.optim: trajectories equal to torch.optim over 100 steps, schedules, errors."""
+
+import itertools
+
+import pytest
+import torch
+
+from cvbook_lib import optim
+
+CONFIGS = {
+    "SGD": [dict(lr=0.05), dict(lr=0.05, momentum=0.9), dict(lr=0.05, momentum=0.9, nesterov=True),
+            dict(lr=0.05, momentum=0.5, dampening=0.3, weight_decay=0.01)],
+    "Adagrad": [dict(), dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.1, eps=1e-6)],
+    "RMSprop": [dict(), dict(lr=0.01, alpha=0.9, momentum=0.8), dict(lr=0.005, centered=True, weight_decay=0.01),
+                dict(lr=0.005, centered=True, momentum=0.5)],
+    "Adam": [dict(), dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.05), dict(lr=0.01, amsgrad=True)],
+    "AdamW": [dict(), dict(lr=0.01, weight_decay=0.1, amsgrad=True)],
+}
+
+
+def _problem(seed):
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(6, 6, generator=g, dtype=torch.float64)
+    b = torch.randn(6, generator=g, dtype=torch.float64)
+    w0 = torch.randn(6, generator=g, dtype=torch.float64)
+    b0 = torch.randn(3, generator=g, dtype=torch.float64)
+
+    def loss(w, c):                                  # non-quadratic, two parameter tensors
+        return ((A @ w - b) ** 2).sum() / 6 + torch.log1p((w[:3] * c) ** 2).sum() + (c ** 4).sum() / 10
+
+    return loss, w0, b0
+
+
+@pytest.mark.parametrize("name,kwargs", [(n, k) for n, ks in CONFIGS.items() for k in ks])
+def test_trajectory_equals_torch_over_100_steps(name, kwargs):
+    loss, w0, c0 = _problem(0)
+    runs = []
+    for cls in (getattr(optim, name), getattr(torch.optim, name)):
+        w, c = w0.clone().requires_grad_(), c0.clone().requires_grad_()
+        opt = cls([{"params": [w]}, {"params": [c], "lr": kwargs.get("lr", 1e-2) / 2}], **kwargs)
+        traj = []
+        for _ in range(100):
+            opt.zero_grad()
+            loss(w, c).backward()
+            opt.step()
+            traj.append(torch.cat([w.detach(), c.detach()]).clone())
+        runs.append(torch.stack(traj))
+    assert (runs[0] - runs[1]).abs().max().item() < 1e-6
+
+
+@pytest.mark.parametrize("base,step,gamma", [(0.1, 3, 0.5), (1.0, 1, 0.9)])
+def test_schedules_equal_torch(base, step, gamma):
+    p = torch.zeros(1, requires_grad=True)
+    for make, ours in [
+        (lambda o: torch.optim.lr_scheduler.StepLR(o, step, gamma), lambda e: optim.step_lr(e, base, step, gamma)),
+        (lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 10, 0.001),
+         lambda e: optim.cosine_annealing_lr(e, base, 10, 0.001)),
+        (lambda o: torch.optim.lr_scheduler.LinearLR(o, 0.25, 1.0, 5),
+         lambda e: optim.linear_warmup_lr(e, base, 5, 0.25)),
+    ]:
+        opt = torch.optim.SGD([p], lr=base)
+        sched = make(opt)
+        for epoch in range(11):
+            assert abs(sched.get_last_lr()[0] - ours(epoch)) < 1e-12
+            opt.step()
+            sched.step()
+
+
+def test_optimizer_bad_input():
+    p = [torch.zeros(2, requires_grad=True)]
+    for cls, kwargs, match in [(optim.SGD, dict(lr=-1), "Invalid learning rate"),
+                               (optim.SGD, dict(nesterov=True), "Nesterov momentum requires"),
+                               (optim.SGD, dict(momentum=0.9, dampening=0.1, nesterov=True),
+                                "Nesterov momentum requires"),
+                               (optim.Adam, dict(betas=(0.9, 1.0)), "Invalid beta parameter at index 1"),
+                               (optim.Adam, dict(eps=-1e-8), "Invalid epsilon value"),
+                               (optim.RMSprop, dict(alpha=-0.1), "Invalid alpha value"),
+                               (optim.Adagrad, dict(lr_decay=-1), "Invalid lr_decay value")]:
+        with pytest.raises(ValueError, match=match):
+            cls(p, **kwargs)
+    with pytest.raises(ValueError, match="epoch must be <= T_max"):
+        optim.cosine_annealing_lr(11, 0.1, 10)
+    with pytest.raises(ValueError, match="start_factor must be in"):
+        optim.linear_warmup_lr(0, 0.1, 5, 0.0)
+
+
+def test_zero_grad_and_param_groups_behave_like_torch():
+    w = torch.ones(3, requires_grad=True)
+    opt = optim.Adam([w], lr=0.1)
+    w.sum().backward()
+    opt.step()
+    opt.zero_grad()
+    assert w.grad is None
+    assert set(itertools.chain.from_iterable(g.keys() for g in opt.param_groups)) >= {"lr", "betas", "eps", "amsgrad"}
+    assert opt.state[w]["step"] == 1
