@@ -17,7 +17,8 @@ __all__ = ["CheckResult", "check_conv_output_size", "check_transpose_output_size
            "check_separable_ratio", "check_chain_rf", "check_vgg_jump", "check_seed000_rf", "check_pool_output_size",
            "check_gap_head_params", "check_spp_length", "check_sigmoid_grad_max", "check_softmax_value",
            "check_tanh_grad_at_zero", "check_ce_gradient", "check_focal_factor", "check_label_smoothing_target",
-           "check_prior_bias", "check_bn_params", "check_dropout_scale", "check_running_mean"]
+           "check_prior_bias", "check_bn_params", "check_dropout_scale", "check_running_mean", "check_adam_first_step",
+           "check_momentum_velocity", "check_linear_scaling_lr"]
 
 
 @dataclass(frozen=True)
@@ -189,3 +190,36 @@ def check_running_mean(answer) -> CheckResult:
     for _ in range(3):
         batch_norm(torch.tensor([[1.0], [3.0]], dtype=torch.float64), rm, rv, training=True, momentum=0.1)
     return _compare(answer, rm.item(), "running mean after 3 steps", "each step: (1 - m)·running + m·2", tol=1e-4)
+
+
+def check_adam_first_step(answer) -> CheckResult:
+    """Exercise: the change of a parameter in Adam's first step (lr 0.01, gradient 5, eps 0)."""
+    import torch
+
+    from .optim import Adam
+
+    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = Adam([p], lr=0.01, eps=0.0)
+    p.grad = torch.tensor([5.0], dtype=torch.float64)
+    opt.step()
+    return _compare(answer, p.item(), "Adam's first step", "with bias correction m̂ = g and v̂ = g²", tol=1e-9)
+
+
+def check_momentum_velocity(answer) -> CheckResult:
+    """Exercise: the limit of the momentum buffer (μ = 0.9) when the gradient is always 1."""
+    import torch
+
+    from .optim import SGD
+
+    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = SGD([p], lr=0.0, momentum=0.9)
+    for _ in range(1000):
+        p.grad = torch.ones(1, dtype=torch.float64)
+        opt.step()
+    return _compare(answer, opt.state[p]["momentum_buffer"].item(), "limit of the velocity", "v = μv + 1 at its fixed "
+                    "point", tol=1e-6)
+
+
+def check_linear_scaling_lr(answer) -> CheckResult:
+    """Exercise: learning rate for batch 1024 by the linear rule, from 0.1 at batch 256."""
+    return _compare(answer, 0.1 * 1024 / 256, "linearly scaled learning rate", "lr × (new batch / old batch)", tol=1e-9)

@@ -16,7 +16,8 @@ import torch
 
 from ._checks import check_int
 
-__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "step_lr", "cosine_annealing_lr", "linear_warmup_lr"]
+__all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "step_lr", "cosine_annealing_lr", "linear_warmup_lr",
+           "clip_grad_norm_", "LossScaler"]
 
 
 def _nonneg(name, value):
@@ -210,3 +211,54 @@ def linear_warmup_lr(epoch: int, base_lr: float, warmup_epochs: int, start_facto
     if not 0 < start_factor <= 1:
         raise ValueError(f"start_factor must be in (0, 1], got {start_factor!r}")
     return base_lr * (start_factor + (1 - start_factor) * min(epoch, warmup_epochs) / warmup_epochs)
+
+
+def clip_grad_norm_(parameters, max_norm: float, eps: float = 1e-6) -> torch.Tensor:
+    """Scale all gradients by min(1, max_norm / (‖g‖₂ + eps)), ‖g‖₂ over every parameter together,
+    like ``torch.nn.utils.clip_grad_norm_``; returns the total norm before clipping."""
+    if not max_norm > 0:
+        raise ValueError(f"max_norm must be > 0, got {max_norm!r}")
+    grads = [p.grad for p in ([parameters] if isinstance(parameters, torch.Tensor) else parameters)
+             if p.grad is not None]
+    if not grads:
+        return torch.tensor(0.0)
+    total = torch.sqrt(sum((g.detach() ** 2).sum() for g in grads))
+    factor = torch.clamp(max_norm / (total + eps), max=1.0)
+    for g in grads:
+        g.detach().mul_(factor)
+    return total
+
+
+class LossScaler:
+    """Dynamic loss scaling for float16 training, the rule of ``torch.amp.GradScaler``: multiply the
+    loss by ``scale`` so small gradients do not underflow; before the optimizer step divide the
+    gradients back (into the float32 master weights); if any is inf/NaN skip the step and halve the
+    scale, and after ``growth_interval`` clean steps in a row double it."""
+
+    def __init__(self, init_scale: float = 2.0 ** 16, growth_factor: float = 2.0, backoff_factor: float = 0.5,
+                 growth_interval: int = 2000):
+        if not init_scale > 0 or not growth_factor > 1 or not 0 < backoff_factor < 1:
+            raise ValueError(f"need init_scale > 0, growth_factor > 1, 0 < backoff_factor < 1; got "
+                             f"{init_scale!r}, {growth_factor!r}, {backoff_factor!r}")
+        check_int(growth_interval, "growth_interval", 1)
+        self.scale, self.growth_factor, self.backoff_factor = float(init_scale), growth_factor, backoff_factor
+        self.growth_interval, self._good_steps = growth_interval, 0
+
+    def unscale_(self, parameters) -> bool:
+        """Divide the gradients by the scale; return True when one of them is inf or NaN."""
+        found_inf = False
+        for p in parameters:
+            if p.grad is not None:
+                p.grad.div_(self.scale)
+                found_inf |= not bool(torch.isfinite(p.grad).all())
+        return found_inf
+
+    def update(self, found_inf: bool) -> None:
+        if found_inf:
+            self.scale *= self.backoff_factor
+            self._good_steps = 0
+        else:
+            self._good_steps += 1
+            if self._good_steps == self.growth_interval:
+                self.scale *= self.growth_factor
+                self._good_steps = 0

@@ -93,3 +93,40 @@ def test_zero_grad_and_param_groups_behave_like_torch():
     assert w.grad is None
     assert set(itertools.chain.from_iterable(g.keys() for g in opt.param_groups)) >= {"lr", "betas", "eps", "amsgrad"}
     assert opt.state[w]["step"] == 1
+
+
+def test_clip_grad_norm_equals_torch():
+    g = torch.Generator().manual_seed(0)
+    a = [torch.randn(3, 4, generator=g, requires_grad=True), torch.randn(5, generator=g, requires_grad=True)]
+    b = [t.detach().clone().requires_grad_() for t in a]
+    for ps in (a, b):
+        sum((p ** 3).sum() for p in ps).backward()
+    for max_norm in (0.5,):
+        n1 = optim.clip_grad_norm_(a, max_norm)
+        n2 = torch.nn.utils.clip_grad_norm_(b, max_norm)
+        assert torch.allclose(n1, n2)
+        for p, q in zip(a, b):
+            assert torch.allclose(p.grad, q.grad)
+    with pytest.raises(ValueError, match="max_norm must be > 0"):
+        optim.clip_grad_norm_(a, 0)
+
+
+def test_loss_scaler_follows_gradscaler():
+    """Feed the same pattern of overflowing steps to ours and to torch.amp.GradScaler (CPU)."""
+    ref = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_factor=2.0, backoff_factor=0.5, growth_interval=3)
+    ours = optim.LossScaler(1024.0, 2.0, 0.5, 3)
+    w = torch.zeros(2, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.1)
+    pattern = [False, False, False, True, False, False, False, False, True, True, False, False, False]
+    for overflow in pattern:
+        opt.zero_grad()
+        ref.scale((w * torch.tensor([1.0, float("inf") if overflow else 1.0])).sum()).backward()
+        ref.step(opt)
+        ref.update()
+        ours.update(overflow)
+        assert ours.scale == ref.get_scale()
+    w2 = torch.zeros(2, requires_grad=True)
+    w2.grad = torch.tensor([2048.0, float("inf")])
+    assert optim.LossScaler(1024.0).unscale_([w2]) is True
+    with pytest.raises(ValueError, match="need init_scale > 0"):
+        optim.LossScaler(backoff_factor=1.5)

@@ -201,3 +201,22 @@ def test_bn_explorer_and_chapter_6_checks():
     for _ in range(3):
         norm.batch_norm(torch.tensor([[1.0], [3.0]]), rm, torch.ones(1), training=True)
     assert exercises.check_running_mean(rm.item()) and not exercises.check_running_mean(2.0)
+
+
+def test_optimizer_race_and_chapter_7_checks():
+    r = widgets.race("ill-conditioned quadratic", steps=200)
+    assert set(r) == {"SGD", "momentum 0.9", "Nesterov", "AdaGrad", "RMSProp", "Adam"}
+    assert all(v["path"].shape[1] == 2 for v in r.values())
+    assert r["Nesterov"]["loss"] < r["SGD"]["loss"]                 # momentum helps on the ill-conditioned bowl
+    diverged = widgets.race("ill-conditioned quadratic", lr_scale=10.0, steps=50)
+    assert diverged["SGD"]["loss"] > 1e10 and len(diverged["SGD"]["path"]) < 51   # lr beyond 2/L: blows up, cut off
+    saddle = widgets.race("saddle", steps=300)
+    assert all(v["loss"] < -0.9 for k, v in saddle.items() if k != "SGD")
+    with pytest.raises(ValueError, match="surface must be one of"):
+        widgets.race("himmelblau")
+    with pytest.raises(ValueError, match="need lr_scale > 0"):
+        widgets.race("saddle", momentum=1.0)
+    assert "<input" in widgets.race_animation(lr_scales=(1.0,)) and len(widgets.race_explorer().children) == 3
+    assert exercises.check_adam_first_step(-0.01) and not exercises.check_adam_first_step(-0.05)
+    assert exercises.check_momentum_velocity(10) and not exercises.check_momentum_velocity(1)
+    assert exercises.check_linear_scaling_lr(0.4) and not exercises.check_linear_scaling_lr(0.2)

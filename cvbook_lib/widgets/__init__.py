@@ -15,10 +15,12 @@ from .conv import (
 )
 from .focal import focal_animation, focal_curves, focal_explorer, imbalanced_batch, loss_shares
 from .norm import bn_animation, bn_explorer, bn_trace
+from .optim import SURFACES, plot_race, race, race_animation, race_explorer
 from .pooling import plot_pool_view, pool_animation, pool_explorer, pool_view
 from .receptive_field import plot_rf_view, rf_animation, rf_explorer, rf_view
 
-__all__ = ["bn_trace", "bn_explorer", "bn_animation",
+__all__ = ["SURFACES", "race", "plot_race", "race_explorer", "race_animation",
+           "bn_trace", "bn_explorer", "bn_animation",
            "focal_curves", "imbalanced_batch", "loss_shares", "focal_explorer", "focal_animation",
            "activation_curves", "gradient_through_depth", "activation_explorer", "activation_animation",
            "ConvGeometry", "conv_geometry", "plot_conv_geometry", "conv_explorer", "conv_animation",
