@@ -18,7 +18,8 @@ __all__ = ["CheckResult", "check_conv_output_size", "check_transpose_output_size
            "check_gap_head_params", "check_spp_length", "check_sigmoid_grad_max", "check_softmax_value",
            "check_tanh_grad_at_zero", "check_ce_gradient", "check_focal_factor", "check_label_smoothing_target",
            "check_prior_bias", "check_bn_params", "check_dropout_scale", "check_running_mean", "check_adam_first_step",
-           "check_momentum_velocity", "check_linear_scaling_lr"]
+           "check_momentum_velocity", "check_linear_scaling_lr", "check_xavier_bound", "check_he_std",
+           "check_linear_grad"]
 
 
 @dataclass(frozen=True)
@@ -223,3 +224,38 @@ def check_momentum_velocity(answer) -> CheckResult:
 def check_linear_scaling_lr(answer) -> CheckResult:
     """Exercise: learning rate for batch 1024 by the linear rule, from 0.1 at batch 256."""
     return _compare(answer, 0.1 * 1024 / 256, "linearly scaled learning rate", "lr × (new batch / old batch)", tol=1e-9)
+
+
+def check_xavier_bound(answer) -> CheckResult:
+    """Exercise: the bound a of Xavier-uniform for Linear(300, 100)."""
+    import math
+
+    import torch
+
+    from .init import fan_in_and_fan_out
+
+    fan_in, fan_out = fan_in_and_fan_out(torch.empty(100, 300))
+    return _compare(answer, math.sqrt(6 / (fan_in + fan_out)), "Xavier-uniform bound", "√(6 / (fan_in + fan_out))",
+                    tol=5e-5)
+
+
+def check_he_std(answer) -> CheckResult:
+    """Exercise: std of He-normal (ReLU, fan_in) for a 3x3 conv with 512 input channels."""
+    import math
+
+    import torch
+
+    from .init import calculate_gain, fan_in_and_fan_out
+
+    fan_in, _ = fan_in_and_fan_out(torch.empty(64, 512, 3, 3))
+    return _compare(answer, calculate_gain("relu") / math.sqrt(fan_in), "He-normal std", "√2 / √(512·3·3)", tol=5e-5)
+
+
+def check_linear_grad(answer) -> CheckResult:
+    """Exercise: dL/dw for y = wx + b, L = (y - y_gt)²/2 at w=0.7, x=2, b=-0.3, y_gt=1.5."""
+    from .autodiff import Value
+
+    w = Value(0.7)
+    loss = 0.5 * (w * 2.0 + (-0.3) - 1.5) ** 2
+    loss.backward()
+    return _compare(answer, w.grad, "dL/dw", "(y - y_gt)·x", tol=1e-9)

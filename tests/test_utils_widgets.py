@@ -220,3 +220,19 @@ def test_optimizer_race_and_chapter_7_checks():
     assert exercises.check_adam_first_step(-0.01) and not exercises.check_adam_first_step(-0.05)
     assert exercises.check_momentum_velocity(10) and not exercises.check_momentum_velocity(1)
     assert exercises.check_linear_scaling_lr(0.4) and not exercises.check_linear_scaling_lr(0.2)
+
+
+def test_init_explorer_and_chapter_8_checks():
+    he = widgets.layer_statistics("He (Kaiming) normal", "relu", depth=12, width=128, batch=256)
+    tiny = widgets.layer_statistics("N(0, 0.01^2)", "relu", depth=12, width=128, batch=256)
+    assert 0.5 < (he["act_std"][-1] / he["act_std"][0]).item() < 2          # He keeps the scale through ReLU layers
+    assert (tiny["act_std"][-1] / tiny["act_std"][0]).item() < 1e-6          # a tiny init collapses it
+    assert len(he["acts"]) == 12 and torch.allclose(he["grads"][-1], torch.ones_like(he["grads"][-1]))
+    with pytest.raises(ValueError, match="init must be one of"):
+        widgets.layer_statistics("orthogonal", "relu")
+    assert "<input" in widgets.init_animation(depth=3) and len(widgets.init_explorer().children) == 2
+    import math
+
+    assert exercises.check_xavier_bound(math.sqrt(6 / 400)) and not exercises.check_xavier_bound(math.sqrt(3 / 400))
+    assert exercises.check_he_std(math.sqrt(2 / 4608)) and not exercises.check_he_std(math.sqrt(1 / 4608))
+    assert exercises.check_linear_grad(-0.8) and not exercises.check_linear_grad(-0.4)

@@ -1,0 +1,109 @@
+"""The initialization explorer (Chapter 8): depth, init scheme and activation -> the distribution of
+activations and of gradients at every layer of a deep MLP."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import activations as A
+from .. import init as I
+from .._checks import check_choice, check_int
+from ._html import offline_jshtml
+
+__all__ = ["INITS", "layer_statistics", "plot_layer_statistics", "init_explorer", "init_animation"]
+
+INITS = {
+    "N(0, 0.01^2)": lambda w, g: torch.nn.init.normal_(w, 0.0, 0.01, generator=g),
+    "N(0, 1)": lambda w, g: torch.nn.init.normal_(w, 0.0, 1.0, generator=g),
+    "Xavier (Glorot) normal": lambda w, g: I.xavier_normal_(w, generator=g),
+    "He (Kaiming) normal": lambda w, g: I.kaiming_normal_(w, nonlinearity="relu", generator=g),
+}
+_ACTS = ("tanh", "relu", "sigmoid", "linear")
+
+
+def layer_statistics(init: str, activation: str, depth: int = 10, width: int = 256, batch: int = 512,
+                     seed: int = 0) -> dict:
+    """Forward a random batch through ``depth`` layers h -> f(W h) (W initialised by ``init``), backprop
+    the sum of the outputs, and return per layer the activations and the gradients w.r.t. them."""
+    check_choice(init, "init", tuple(INITS))
+    check_choice(activation, "activation", _ACTS)
+    check_int(depth, "depth", 1)
+    check_int(width, "width", 2)
+    g = torch.Generator().manual_seed(seed)
+    f = (lambda t: t) if activation == "linear" else A.ACTIVATIONS[activation][0]
+    h = torch.randn(batch, width, generator=g, dtype=torch.float64).requires_grad_()
+    outs = []
+    for _ in range(depth):
+        w = torch.empty(width, width, dtype=torch.float64)
+        INITS[init](w, g)
+        h = f(h @ w.T)
+        h.retain_grad()
+        outs.append(h)
+    outs[-1].sum().backward()
+    return dict(acts=[o.detach() for o in outs], grads=[o.grad.detach() for o in outs], init=init,
+                activation=activation, act_std=torch.stack([o.detach().std() for o in outs]),
+                grad_mag=torch.stack([o.grad.abs().mean() for o in outs]))
+
+
+def plot_layer_statistics(stats: dict, axes=None, layers=None):
+    """Histograms of activations at a few layers, and per layer the std of the activations and the mean
+    |gradient| reaching them."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.3))
+    ax, bx = axes
+    ax.clear()
+    bx.clear()
+    depth = len(stats["acts"])
+    layers = layers or sorted({0, depth // 3, 2 * depth // 3, depth - 1})
+    for i in layers:
+        a = stats["acts"][i].flatten()
+        lim = float(a.abs().max()) or 1.0
+        ax.hist(a.clamp(-lim, lim).numpy(), bins=60, histtype="step", density=True, label=f"layer {i + 1}")
+    ax.set_title("activations", fontsize=9)
+    ax.legend(fontsize=7)
+    bx.semilogy(range(1, depth + 1), stats["act_std"].clamp_min(1e-300), "o-", ms=3, label="std of activations")
+    bx.semilogy(range(1, depth + 1), stats["grad_mag"].clamp_min(1e-300), "s-", ms=3, label="mean |gradient|")
+    bx.set_xlabel("layer")
+    bx.legend(fontsize=7)
+    ax.figure.suptitle(f"{stats['init']} + {stats['activation']}", fontsize=9)
+    return axes
+
+
+def init_explorer():
+    """Live explorer: depth, initialization, activation."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    controls = dict(init=W.Dropdown(options=list(INITS), value="Xavier (Glorot) normal", description="init"),
+                    activation=W.Dropdown(options=list(_ACTS), value="tanh", description="activation"),
+                    depth=W.IntSlider(10, 2, 30, description="depth"))
+    out = W.Output()
+
+    def redraw(_=None):
+        c = {k: w.value for k, w in controls.items()}
+        with out:
+            out.clear_output(wait=True)
+            plot_layer_statistics(layer_statistics(c["init"], c["activation"], c["depth"]))
+            plt.show()
+
+    for widget in controls.values():
+        widget.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox(list(controls.values())), out])
+
+
+def init_animation(depth: int = 10) -> str:
+    """Kernel-free explorer: one frame per (init, activation) pair. Returns self-contained HTML."""
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation
+
+    pairs = [(i, a) for a in ("tanh", "relu") for i in INITS]
+    stats = [layer_statistics(i, a, depth, width=128, batch=256) for i, a in pairs]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.3))
+    fig.subplots_adjust(wspace=0.3, bottom=0.15)
+    anim = FuncAnimation(fig, lambda k: plot_layer_statistics(stats[k], axes), frames=len(stats))
+    html = offline_jshtml(anim, fps=1)
+    plt.close(fig)
+    return html
