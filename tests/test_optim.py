@@ -130,3 +130,30 @@ def test_loss_scaler_follows_gradscaler():
     assert optim.LossScaler(1024.0).unscale_([w2]) is True
     with pytest.raises(ValueError, match="need init_scale > 0"):
         optim.LossScaler(backoff_factor=1.5)
+
+
+def _grid():
+    for mom, damp, nest, wd in itertools.product((0.0, 0.9), (0.0, 0.5), (False, True), (0.0, 0.1)):
+        if not nest or (mom > 0 and damp == 0):
+            yield "SGD", dict(lr=0.03, momentum=mom, dampening=damp, nesterov=nest, weight_decay=wd)
+    for centered, mom, wd in itertools.product((False, True), (0.0, 0.7), (0.0, 0.1)):
+        yield "RMSprop", dict(lr=0.003, centered=centered, momentum=mom, weight_decay=wd)
+    for lr_decay, wd, acc in itertools.product((0.0, 0.05), (0.0, 0.1), (0.0, 0.5)):
+        yield "Adagrad", dict(lr=0.05, lr_decay=lr_decay, weight_decay=wd, initial_accumulator_value=acc)
+    for name, ams, wd in itertools.product(("Adam", "AdamW"), (False, True), (0.0, 0.1)):
+        yield name, dict(lr=0.01, amsgrad=ams, weight_decay=wd)
+
+
+@pytest.mark.parametrize("name,kwargs", list(_grid()))
+def test_every_option_combination_equals_torch(name, kwargs):
+    loss, w0, c0 = _problem(1)
+    finals = []
+    for cls in (getattr(optim, name), getattr(torch.optim, name)):
+        w, c = w0.clone().requires_grad_(), c0.clone().requires_grad_()
+        opt = cls([w, c], **kwargs)
+        for _ in range(100):
+            opt.zero_grad()
+            loss(w, c).backward()
+            opt.step()
+        finals.append(torch.cat([w.detach(), c.detach()]))
+    assert (finals[0] - finals[1]).abs().max().item() < 1e-6
