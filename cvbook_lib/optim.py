@@ -25,7 +25,20 @@ def _nonneg(name, value):
         raise ValueError(f"Invalid {name}: {value!r} (must be >= 0)")
 
 
-class SGD(torch.optim.Optimizer):
+class _Optimizer(torch.optim.Optimizer):
+    """torch's Optimizer for the bookkeeping; subclasses write ``_update`` for one parameter."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(group, p, self.state[p])
+        return loss
+
+
+class SGD(_Optimizer):
     """v ← μ·v + (1 - dampening)·g (v = g at the first step); p ← p - lr·(g + μ·v if nesterov else v);
     g includes weight_decay·p (L2)."""
 
@@ -37,28 +50,20 @@ class SGD(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            mu, damp, wd = group["momentum"], group["dampening"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad + wd * p if wd else p.grad
-                if mu:
-                    state = self.state[p]
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = g.clone()
-                    else:
-                        state["momentum_buffer"].mul_(mu).add_((1 - damp) * g)
-                    buf = state["momentum_buffer"]
-                    g = g + mu * buf if group["nesterov"] else buf
-                p.add_(-group["lr"] * g)
-        return loss
+    def _update(self, group, p, state):
+        mu, damp, wd = group["momentum"], group["dampening"], group["weight_decay"]
+        g = p.grad + wd * p if wd else p.grad
+        if mu:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = g.clone()
+            else:
+                state["momentum_buffer"].mul_(mu).add_((1 - damp) * g)
+            buf = state["momentum_buffer"]
+            g = g + mu * buf if group["nesterov"] else buf
+        p.add_(-group["lr"] * g)
 
 
-class Adagrad(torch.optim.Optimizer):
+class Adagrad(_Optimizer):
     """G ← G + g² (a running *sum*); p ← p - lr_t·g / (√G + eps), lr_t = lr / (1 + (t-1)·lr_decay)."""
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10):
@@ -68,26 +73,18 @@ class Adagrad(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
                                       initial_accumulator_value=initial_accumulator_value))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["sum"] = torch.full_like(p, group["initial_accumulator_value"])
-                state["step"] += 1
-                g = p.grad + group["weight_decay"] * p if group["weight_decay"] else p.grad
-                lr_t = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-                state["sum"].add_(g * g)
-                p.add_(-lr_t * g / (state["sum"].sqrt() + group["eps"]))
-        return loss
+    def _update(self, group, p, state):
+        if not state:
+            state["step"] = 0
+            state["sum"] = torch.full_like(p, group["initial_accumulator_value"])
+        state["step"] += 1
+        g = p.grad + group["weight_decay"] * p if group["weight_decay"] else p.grad
+        lr_t = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        state["sum"].add_(g * g)
+        p.add_(-lr_t * g / (state["sum"].sqrt() + group["eps"]))
 
 
-class RMSprop(torch.optim.Optimizer):
+class RMSprop(_Optimizer):
     """E[g²] ← α·E[g²] + (1-α)·g²; p ← p - lr·g / (√E[g²] + eps) (centered: √(E[g²] - E[g]²));
     with momentum the scaled step goes through a velocity buffer."""
 
@@ -98,32 +95,24 @@ class RMSprop(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                                       centered=centered))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            a = group["alpha"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["square_avg"] = torch.zeros_like(p)
-                    state["grad_avg"] = torch.zeros_like(p)
-                    state["momentum_buffer"] = torch.zeros_like(p)
-                g = p.grad + group["weight_decay"] * p if group["weight_decay"] else p.grad
-                state["square_avg"].mul_(a).add_((1 - a) * g * g)
-                if group["centered"]:
-                    state["grad_avg"].mul_(a).add_((1 - a) * g)
-                    avg = (state["square_avg"] - state["grad_avg"] ** 2).sqrt() + group["eps"]
-                else:
-                    avg = state["square_avg"].sqrt() + group["eps"]
-                if group["momentum"] > 0:
-                    state["momentum_buffer"].mul_(group["momentum"]).add_(g / avg)
-                    p.add_(-group["lr"] * state["momentum_buffer"])
-                else:
-                    p.add_(-group["lr"] * g / avg)
-        return loss
+    def _update(self, group, p, state):
+        a = group["alpha"]
+        if not state:
+            state["square_avg"] = torch.zeros_like(p)
+            state["grad_avg"] = torch.zeros_like(p)
+            state["momentum_buffer"] = torch.zeros_like(p)
+        g = p.grad + group["weight_decay"] * p if group["weight_decay"] else p.grad
+        state["square_avg"].mul_(a).add_((1 - a) * g * g)
+        if group["centered"]:
+            state["grad_avg"].mul_(a).add_((1 - a) * g)
+            avg = (state["square_avg"] - state["grad_avg"] ** 2).sqrt() + group["eps"]
+        else:
+            avg = state["square_avg"].sqrt() + group["eps"]
+        if group["momentum"] > 0:
+            state["momentum_buffer"].mul_(group["momentum"]).add_(g / avg)
+            p.add_(-group["lr"] * state["momentum_buffer"])
+        else:
+            p.add_(-group["lr"] * g / avg)
 
 
 def _check_betas(betas, eps, lr, weight_decay):
@@ -135,7 +124,7 @@ def _check_betas(betas, eps, lr, weight_decay):
             raise ValueError(f"Invalid beta parameter at index {i}: {b!r} (must be in [0, 1))")
 
 
-class Adam(torch.optim.Optimizer):
+class Adam(_Optimizer):
     """m ← β1·m + (1-β1)·g; v ← β2·v + (1-β2)·g² (the *square*); p ← p - lr·m̂ / (√v̂ + eps) with the
     bias corrections m̂ = m/(1-β1^t), v̂ = v/(1-β2^t); amsgrad uses the running max of v.
     ``weight_decay`` adds weight_decay·p to g (L2, which Adam then rescales)."""
@@ -146,36 +135,28 @@ class Adam(torch.optim.Optimizer):
         _check_betas(betas, eps, lr, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = closure() if closure is not None else None
-        for group in self.param_groups:
-            (b1, b2), lr, wd = group["betas"], group["lr"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                    state["max_exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                g = p.grad
-                if wd and self._decoupled:
-                    p.mul_(1 - lr * wd)                                   # AdamW: decay the weight itself
-                elif wd:
-                    g = g + wd * p                                        # Adam: L2 inside the gradient
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.mul_(b1).add_((1 - b1) * g)
-                v.mul_(b2).add_((1 - b2) * g * g)
-                bc1, bc2 = 1 - b1 ** state["step"], 1 - b2 ** state["step"]
-                if group["amsgrad"]:
-                    torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-                    v = state["max_exp_avg_sq"]
-                denom = v.sqrt() / math.sqrt(bc2) + group["eps"]
-                p.add_(-(lr / bc1) * m / denom)
-        return loss
+    def _update(self, group, p, state):
+        (b1, b2), lr, wd = group["betas"], group["lr"], group["weight_decay"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(p)
+            state["exp_avg_sq"] = torch.zeros_like(p)
+            state["max_exp_avg_sq"] = torch.zeros_like(p)
+        state["step"] += 1
+        g = p.grad
+        if wd and self._decoupled:
+            p.mul_(1 - lr * wd)                                           # AdamW: decay the weight itself
+        elif wd:
+            g = g + wd * p                                                # Adam: L2 inside the gradient
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m.mul_(b1).add_((1 - b1) * g)
+        v.mul_(b2).add_((1 - b2) * g * g)
+        bc1, bc2 = 1 - b1 ** state["step"], 1 - b2 ** state["step"]
+        if group["amsgrad"]:
+            torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            v = state["max_exp_avg_sq"]
+        denom = v.sqrt() / math.sqrt(bc2) + group["eps"]
+        p.add_(-(lr / bc1) * m / denom)
 
 
 class AdamW(Adam):

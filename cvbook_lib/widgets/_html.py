@@ -11,3 +11,17 @@ def offline_jshtml(anim, fps: int = 2) -> str:
     ``fa fa-*`` icons)."""
     html = anim.to_jshtml(fps=fps, default_mode="once")
     return re.sub(r'<link[^>]*href="https?://[^"]*"[^>]*>', "", html)
+
+
+def animate(draw, n_frames: int, ncols: int = 1, figsize=(7.5, 4), fps: int = 1, adjust=None) -> str:
+    """Precompute ``n_frames`` frames of ``draw(i, axes)`` on one figure; return offline HTML."""
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation
+
+    fig, axes = plt.subplots(1, ncols, figsize=figsize)
+    if adjust:
+        fig.subplots_adjust(**adjust)
+    anim = FuncAnimation(fig, lambda i: draw(i, axes), frames=n_frames)
+    html = offline_jshtml(anim, fps=fps)
+    plt.close(fig)
+    return html

@@ -7,7 +7,7 @@ import torch
 
 from .. import activations as A
 from .._checks import check_choice, check_int
-from ._html import offline_jshtml
+from ._html import animate
 
 __all__ = ["activation_curves", "gradient_through_depth", "plot_activation", "activation_explorer",
            "activation_animation"]
@@ -99,13 +99,6 @@ def activation_explorer():
 
 def activation_animation(depth: int = 20) -> str:
     """Kernel-free explorer: one frame per activation. Returns self-contained HTML."""
-    import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation
-
     names = list(A.ACTIVATIONS)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.3))
-    fig.subplots_adjust(bottom=0.18, wspace=0.3)
-    anim = FuncAnimation(fig, lambda i: plot_activation(names[i], depth=depth, axes=axes), frames=len(names))
-    html = offline_jshtml(anim, fps=1)
-    plt.close(fig)
-    return html
+    return animate(lambda i, axes: plot_activation(names[i], depth=depth, axes=axes), len(names), 2, (9, 3.3),
+                   adjust=dict(bottom=0.18, wspace=0.3))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..losses import binary_cross_entropy_with_logits, sigmoid_focal_loss
-from ._html import offline_jshtml
+from ._html import animate
 
 __all__ = ["focal_curves", "imbalanced_batch", "loss_shares", "plot_focal", "focal_explorer", "focal_animation"]
 
@@ -103,13 +103,6 @@ def focal_explorer():
 
 def focal_animation(gammas=(0.0, 0.5, 1.0, 2.0, 3.0, 5.0), alpha: float = 0.25) -> str:
     """Kernel-free explorer: one frame per γ. Returns self-contained HTML."""
-    import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation
-
     batch = imbalanced_batch()
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-    fig.subplots_adjust(wspace=0.35, bottom=0.18)
-    anim = FuncAnimation(fig, lambda i: plot_focal(gammas[i], alpha, batch, axes), frames=len(gammas))
-    html = offline_jshtml(anim, fps=1)
-    plt.close(fig)
-    return html
+    return animate(lambda i, axes: plot_focal(gammas[i], alpha, batch, axes), len(gammas), 3, (11, 3.2),
+                   adjust=dict(wspace=0.35, bottom=0.18))

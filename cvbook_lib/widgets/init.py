@@ -8,7 +8,7 @@ import torch
 from .. import activations as A
 from .. import init as I
 from .._checks import check_choice, check_int
-from ._html import offline_jshtml
+from ._html import animate
 
 __all__ = ["INITS", "layer_statistics", "plot_layer_statistics", "init_explorer", "init_animation"]
 
@@ -96,14 +96,7 @@ def init_explorer():
 
 def init_animation(depth: int = 10) -> str:
     """Kernel-free explorer: one frame per (init, activation) pair. Returns self-contained HTML."""
-    import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation
-
     pairs = [(i, a) for a in ("tanh", "relu") for i in INITS]
     stats = [layer_statistics(i, a, depth, width=128, batch=256) for i, a in pairs]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.3))
-    fig.subplots_adjust(wspace=0.3, bottom=0.15)
-    anim = FuncAnimation(fig, lambda k: plot_layer_statistics(stats[k], axes), frames=len(stats))
-    html = offline_jshtml(anim, fps=1)
-    plt.close(fig)
-    return html
+    return animate(lambda k, axes: plot_layer_statistics(stats[k], axes), len(stats), 2, (10, 3.3),
+                   adjust=dict(wspace=0.3, bottom=0.15))

@@ -7,7 +7,7 @@ import torch
 
 from .._checks import check_int
 from ..norm import batch_norm
-from ._html import offline_jshtml
+from ._html import animate
 
 __all__ = ["bn_trace", "plot_bn_trace", "bn_explorer", "bn_animation"]
 
@@ -91,13 +91,6 @@ def bn_explorer():
 
 def bn_animation(batch_sizes=(2, 4, 16, 64, 256), momentum: float = 0.1) -> str:
     """Kernel-free explorer: one frame per batch size. Returns self-contained HTML."""
-    import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation
-
     traces = [bn_trace(b, momentum) for b in batch_sizes]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-    fig.subplots_adjust(wspace=0.35, bottom=0.18)
-    anim = FuncAnimation(fig, lambda i: plot_bn_trace(traces[i], axes), frames=len(traces))
-    html = offline_jshtml(anim, fps=1)
-    plt.close(fig)
-    return html
+    return animate(lambda i, axes: plot_bn_trace(traces[i], axes), len(traces), 3, (11, 3.2),
+                   adjust=dict(wspace=0.35, bottom=0.18))

@@ -6,7 +6,7 @@ import torch
 
 from .. import pooling
 from .._checks import check_choice, check_int, check_tensor
-from ._html import offline_jshtml
+from ._html import animate
 
 __all__ = ["pool_view", "plot_pool_view", "pool_explorer", "pool_animation"]
 
@@ -94,13 +94,6 @@ def pool_explorer(x: torch.Tensor):
 
 def pool_animation(x: torch.Tensor, kernel_size: int = 2, stride: int = 2, mode: str = "max") -> str:
     """Kernel-free explorer: one frame per output unit. Returns self-contained HTML."""
-    import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation
-
     first = pool_view(x, kernel_size, stride, mode)
     views = [pool_view(x, kernel_size, stride, mode, i) for i in range(first["out"].numel())]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
-    anim = FuncAnimation(fig, lambda i: plot_pool_view(views[i], axes), frames=len(views))
-    html = offline_jshtml(anim)
-    plt.close(fig)
-    return html
+    return animate(lambda i, axes: plot_pool_view(views[i], axes), len(views), 2, (8, 3.8), fps=2)
