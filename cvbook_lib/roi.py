@@ -1,0 +1,167 @@
+"""ROI Pool (Fast R-CNN) and ROI Align (Mask R-CNN) from scratch, equal to ``torchvision.ops``.
+
+ROI Pool quantizes twice (the box to whole feature cells, then the bins to whole cells) and takes a
+max; ROI Align keeps real coordinates, samples each bin on a regular grid by bilinear interpolation
+and averages. Bilinear weights are separable, so ROI Align here is two small matrix products per
+image: out[k] = A_y[k] · x · A_x[k]ᵀ. References: Girshick 2015; He et al. 2017. Tested in
+``tests/test_boxes.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._checks import as_pair, check_tensor
+
+__all__ = ["roi_pool", "roi_align", "convert_boxes_to_roi_format"]
+
+
+def convert_boxes_to_roi_format(boxes) -> torch.Tensor:
+    """A list of Tensor[L_i, 4] (one per image) → Tensor[K, 5] rows (image index, x1, y1, x2, y2)."""
+    rows = [torch.cat([torch.full_like(b[:, :1], i), b], 1) for i, b in enumerate(boxes)]
+    return torch.cat(rows, 0)
+
+
+def _rois(input, boxes, spatial_scale):
+    check_tensor(input, "input", (4,), floating=True)
+    if isinstance(boxes, (list, tuple)):
+        for i, b in enumerate(boxes):
+            check_tensor(b, f"boxes[{i}]", (2,))
+            if b.shape[1] != 4:
+                raise ValueError(f"boxes[{i}] must have shape [L, 4], got {tuple(b.shape)}")
+        if len(boxes) > input.shape[0]:
+            raise ValueError(f"boxes is a list of {len(boxes)} tensors but input holds {input.shape[0]} images")
+        rois = convert_boxes_to_roi_format(boxes) if boxes else input.new_zeros(0, 5)
+    else:
+        check_tensor(boxes, "boxes", (2,))
+        if boxes.shape[1] != 5:
+            raise ValueError(f"boxes must be Tensor[K, 5] (index, x1, y1, x2, y2) or a list of Tensor[L, 4], "
+                             f"got shape {tuple(boxes.shape)}")
+        rois = boxes
+    if rois.dtype != input.dtype:
+        raise TypeError(f"boxes must have the dtype of input ({input.dtype}), got {rois.dtype}")
+    if not bool(torch.isfinite(rois).all()):
+        raise ValueError("boxes must be finite, got NaN or inf")
+    bad = (rois[:, 3] < rois[:, 1]) | (rois[:, 4] < rois[:, 2])
+    if bool(bad.any()):
+        raise ValueError(f"boxes holds {int(bad.sum())} box(es) with x2 < x1 or y2 < y1")
+    idx = rois[:, 0]
+    if bool(((idx < 0) | (idx >= input.shape[0]) | (idx != idx.floor())).any()):
+        raise ValueError(f"box image indices must be integers in [0, {input.shape[0] - 1}]")
+    if isinstance(spatial_scale, bool) or not isinstance(spatial_scale, (int, float)) or not spatial_scale > 0:
+        raise ValueError(f"spatial_scale must be a number > 0, got {spatial_scale!r}")
+    return rois
+
+
+def _round_half_away(v):
+    """C's round(): halves go away from zero (torch.round sends them to the even neighbour)."""
+    r = torch.trunc(v)
+    return r + torch.where((v - r).abs() >= 0.5, torch.sign(v), torch.zeros_like(v))
+
+
+def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0) -> torch.Tensor:
+    """Max-pool each box's region of ``input`` to a fixed ``output_size``, like ``torchvision.ops.roi_pool``.
+
+    Quantization 1: the box, scaled by ``spatial_scale``, is rounded to whole cells (half away from
+    zero). Quantization 2: bin ph covers rows [⌊ph·h/P⌋, ⌈(ph+1)·h/P⌉) of the rounded box. Empty bins give 0.
+
+    Args:
+        input (Tensor[N, C, H, W]); boxes (Tensor[K, 5] or list of Tensor[L, 4], image coordinates, xyxy).
+        output_size (int or (P, Q)); spatial_scale: feature size / image size, e.g. 1/16.
+    Returns:
+        Tensor[K, C, P, Q].
+    """
+    rois = _rois(input, boxes, spatial_scale)
+    P, Q = as_pair(output_size, "output_size", 1)
+    _, C, H, W = input.shape
+    dtype, dev = input.dtype, input.device
+    corners = _round_half_away(rois[:, 1:] * torch.tensor(spatial_scale, dtype=dtype, device=dev)).long().tolist()
+    out = []
+    for (b, (sw, sh, ew, eh)) in zip(rois[:, 0].long().tolist(), corners):
+        ranges = []
+        for start, end, n_bins, size in ((sh, eh, P, H), (sw, ew, Q, W)):
+            bin_size = torch.tensor(max(end - start + 1, 1), dtype=dtype) / n_bins
+            lo = torch.floor(torch.arange(n_bins, dtype=dtype) * bin_size).long() + start
+            hi = torch.ceil(torch.arange(1, n_bins + 1, dtype=dtype) * bin_size).long() + start
+            ranges.append((lo.clamp(0, size).to(dev), hi.clamp(0, size).to(dev)))
+        (h0, h1), (w0, w1) = ranges
+        cells_h, cells_w = torch.arange(H, device=dev), torch.arange(W, device=dev)
+        rows = (cells_h >= h0[:, None]) & (cells_h < h1[:, None])                   # [P, H]
+        cols = (cells_w >= w0[:, None]) & (cells_w < w1[:, None])                   # [Q, W]
+        x = input[b]                                                                # [C, H, W]
+        t = x[:, :, None, :].masked_fill(~cols, -math.inf).max(-1).values           # [C, H, Q]
+        t = t[:, None].masked_fill(~rows[None, :, :, None], -math.inf).max(2).values  # [C, P, Q]
+        empty = (h1 <= h0)[:, None] | (w1 <= w0)[None, :]
+        out.append(t.masked_fill(empty, 0.0))
+    return torch.stack(out) if out else input.new_zeros(0, C, P, Q)
+
+
+def _axis_weights(start, bin_size, grid, n_bins, size, max_grid):
+    """A[k, p, i]: the weight of cell i in bin p of box k along one axis — the mean over the bin's
+    ``grid[k]`` samples of their linear-interpolation weights (0 for samples off the map)."""
+    dtype, dev = start.dtype, start.device
+    K = start.shape[0]
+    p = torch.arange(n_bins, dtype=dtype, device=dev)[None, :, None]
+    g = torch.arange(max_grid, dtype=dtype, device=dev)[None, None, :]
+    grid_t = grid.to(dtype)[:, None, None]
+    c = (start[:, None, None] + p * bin_size[:, None, None]) + (g + 0.5) * bin_size[:, None, None] / grid_t.clamp(min=1)
+    valid = (c >= -1.0) & (c <= size) & (g < grid_t)                    # [K, P, G]
+    c = c.clamp(min=0)
+    low = c.long()
+    top = low >= size - 1
+    low = torch.where(top, torch.full_like(low, size - 1), low)
+    high = torch.where(top, low, low + 1)
+    c = torch.where(top, low.to(dtype), c)
+    frac = c - low
+    w_low, w_high = (1 - frac) * valid, frac * valid
+    A = torch.zeros(K, n_bins, size, dtype=dtype, device=dev)
+    A.scatter_add_(2, low, w_low).scatter_add_(2, high, w_high)
+    return A / grid_t.clamp(min=1)
+
+
+def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1,
+              aligned: bool = False) -> torch.Tensor:
+    """ROI Align (He et al. 2017), like ``torchvision.ops.roi_align``: no rounding anywhere.
+
+    The box (scaled, minus 0.5 if ``aligned`` so that pixel centres sit at half-integers) is cut into
+    P × Q equal bins; each bin averages ``sampling_ratio``² bilinear samples (or ⌈bin size⌉ per axis when
+    ``sampling_ratio <= 0``). Without ``aligned`` a box is at least 1 × 1 cell.
+
+    Args:
+        input (Tensor[N, C, H, W]); boxes (Tensor[K, 5] or list of Tensor[L, 4]); output_size (int or (P, Q)).
+    Returns:
+        Tensor[K, C, P, Q]; differentiable with respect to ``input``.
+    """
+    rois = _rois(input, boxes, spatial_scale)
+    P, Q = as_pair(output_size, "output_size", 1)
+    if isinstance(sampling_ratio, bool) or not isinstance(sampling_ratio, int):
+        raise TypeError(f"sampling_ratio must be an int (<= 0 for adaptive), got {sampling_ratio!r}")
+    if not isinstance(aligned, bool):
+        raise TypeError(f"aligned must be a bool, got {aligned!r}")
+    N, C, H, W = input.shape
+    if rois.shape[0] == 0:
+        return input.new_zeros(0, C, P, Q)
+    dtype = input.dtype
+    scale = torch.tensor(spatial_scale, dtype=dtype, device=input.device)
+    start = rois[:, 1:3] * scale - (0.5 if aligned else 0.0)                       # (x, y)
+    size = rois[:, 3:5] * scale - (0.5 if aligned else 0.0) - start
+    if not aligned:
+        size = size.clamp(min=1.0)
+    bins = torch.tensor([Q, P], dtype=dtype, device=input.device)
+    bin_size = size / bins
+    if sampling_ratio > 0:
+        grid = torch.full_like(size, sampling_ratio, dtype=torch.long)
+    else:
+        grid = torch.ceil(size / bins).long()
+    max_grid = max(int(grid.max()), 1)
+    Ax = _axis_weights(start[:, 0], bin_size[:, 0], grid[:, 0], Q, W, max_grid)   # [K, Q, W]
+    Ay = _axis_weights(start[:, 1], bin_size[:, 1], grid[:, 1], P, H, max_grid)   # [K, P, H]
+    out = input.new_zeros(rois.shape[0], C, P, Q)
+    image = rois[:, 0].long()
+    for n in torch.unique(image).tolist():
+        k = torch.nonzero(image == n).flatten()
+        t = torch.matmul(Ay[k][:, None], input[n][None])                             # [k, C, P, W]
+        out = out.index_copy(0, k, torch.matmul(t, Ax[k].transpose(1, 2)[:, None]))  # [k, C, P, Q]
+    return out
