@@ -118,7 +118,10 @@ def _axis_weights(start, bin_size, grid, n_bins, size, max_grid):
     w_low, w_high = (1 - frac) * valid, frac * valid
     A = torch.zeros(K, n_bins, size, dtype=dtype, device=dev)
     A.scatter_add_(2, low, w_low).scatter_add_(2, high, w_high)
-    return A / grid_t.clamp(min=1)
+    big = torch.full_like(low, size)
+    first = torch.where(valid, low, big).amin((1, 2))                  # the cells a box touches: [first, last]
+    last = torch.where(valid, high, -big).amax((1, 2))
+    return A / grid_t.clamp(min=1), first, last
 
 
 def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1,
@@ -156,12 +159,14 @@ def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ra
     else:
         grid = torch.ceil(size / bins).long()
     max_grid = max(int(grid.max()), 1)
-    Ax = _axis_weights(start[:, 0], bin_size[:, 0], grid[:, 0], Q, W, max_grid)   # [K, Q, W]
-    Ay = _axis_weights(start[:, 1], bin_size[:, 1], grid[:, 1], P, H, max_grid)   # [K, P, H]
-    out = input.new_zeros(rois.shape[0], C, P, Q)
-    image = rois[:, 0].long()
-    for n in torch.unique(image).tolist():
-        k = torch.nonzero(image == n).flatten()
-        t = torch.matmul(Ay[k][:, None], input[n][None])                             # [k, C, P, W]
-        out = out.index_copy(0, k, torch.matmul(t, Ax[k].transpose(1, 2)[:, None]))  # [k, C, P, Q]
-    return out
+    Ax, x0, x1 = _axis_weights(start[:, 0], bin_size[:, 0], grid[:, 0], Q, W, max_grid)   # [K, Q, W]
+    Ay, y0, y1 = _axis_weights(start[:, 1], bin_size[:, 1], grid[:, 1], P, H, max_grid)   # [K, P, H]
+    out = []
+    for k, (n, a, b, c, d) in enumerate(zip(rois[:, 0].long().tolist(), y0.tolist(), y1.tolist(), x0.tolist(),
+                                            x1.tolist())):
+        if b < a or d < c:                                                  # no sample on the map
+            out.append(input.new_zeros(C, P, Q))
+            continue
+        t = torch.matmul(Ay[k, :, a:b + 1], input[n, :, a:b + 1, c:d + 1])  # [C, P, w]: only the cells it touches
+        out.append(torch.matmul(t, Ax[k, :, c:d + 1].T))                    # [C, P, Q]
+    return torch.stack(out)
