@@ -6,7 +6,9 @@ scipy, scikit-learn) and is tested against it in ``tests/``.
 
 from . import (
            activations,
+           anchors,
            autodiff,
+           boxes,
            conv,
            conv_arith,
            correlate,
@@ -16,10 +18,11 @@ from . import (
            optim,
            pooling,
            receptive_field,
+           roi,
            utils,
 )
 from .utils import fmt, get_device, randn, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["activations", "autodiff", "conv", "conv_arith", "correlate", "init", "losses", "norm", "optim", "pooling",
-           "receptive_field", "utils", "fmt", "get_device", "randn", "seed_everything"]
+__all__ = ["activations", "anchors", "autodiff", "boxes", "conv", "conv_arith", "correlate", "init", "losses", "norm",
+           "optim", "pooling", "receptive_field", "roi", "utils", "fmt", "get_device", "randn", "seed_everything"]

@@ -19,7 +19,7 @@ __all__ = ["CheckResult", "check_conv_output_size", "check_transpose_output_size
            "check_tanh_grad_at_zero", "check_ce_gradient", "check_focal_factor", "check_label_smoothing_target",
            "check_prior_bias", "check_bn_params", "check_dropout_scale", "check_running_mean", "check_adam_first_step",
            "check_momentum_velocity", "check_linear_scaling_lr", "check_xavier_bound", "check_he_std",
-           "check_linear_grad"]
+           "check_linear_grad", "check_iou_value", "check_anchor_count", "check_roi_pool_start", "check_box_delta_th"]
 
 
 @dataclass(frozen=True)
@@ -259,3 +259,44 @@ def check_linear_grad(answer) -> CheckResult:
     loss = 0.5 * (w * 2.0 + (-0.3) - 1.5) ** 2
     loss.backward()
     return _compare(answer, w.grad, "dL/dw", "(y - y_gt)·x", tol=1e-9)
+
+
+def check_iou_value(answer) -> CheckResult:
+    """Exercise: IoU of (0, 0, 10, 10) and (5, 5, 15, 15)."""
+    import torch
+
+    from .boxes import box_iou
+
+    iou = box_iou(torch.tensor([[0.0, 0, 10, 10]], dtype=torch.float64), torch.tensor([[5.0, 5, 15, 15]],
+                                                                                      dtype=torch.float64))
+    return _compare(answer, iou.item(), "IoU", "intersection 5·5 over union 100 + 100 - 25", tol=5e-4)
+
+
+def check_anchor_count(answer) -> CheckResult:
+    """Exercise: anchors of Faster R-CNN (VGG16 conv5_3, 3 scales × 3 ratios) on a 1000 × 600 image."""
+    h, w = 600, 1000
+    for _ in range(4):                                   # the four 2x2/2 max-pools before conv5_3
+        h, w = conv_output_size(h, 2, 2), conv_output_size(w, 2, 2)
+    return _compare(answer, h * w * 9, "number of anchors",
+                    "stride 16 with floor at each pool: 1000 → 62, 600 → 37; then × 9 per cell")
+
+
+def check_roi_pool_start(answer) -> CheckResult:
+    """Exercise: ROI Pool with spatial_scale = 1/16 maps a box edge at x1 = 40 to which feature column?"""
+    import torch
+
+    from .roi import _round_half_away
+
+    col = int(_round_half_away(torch.tensor(40 / 16)).item())
+    return _compare(answer, col, "first feature column", "40/16 = 2.5, and C's round() sends halves away from 0")
+
+
+def check_box_delta_th(answer) -> CheckResult:
+    """Exercise: t_h that moves anchor (0, 0, 100, 50) onto ground truth (10, 0, 110, 100)."""
+    import torch
+
+    from .anchors import BoxCoder
+
+    t = BoxCoder().encode_single(torch.tensor([[10.0, 0, 110, 100]], dtype=torch.float64),
+                                 torch.tensor([[0.0, 0, 100, 50]], dtype=torch.float64))
+    return _compare(answer, t[0, 3].item(), "t_h", "log(h_gt / h_anchor)", tol=5e-4)

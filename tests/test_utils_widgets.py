@@ -236,3 +236,24 @@ def test_init_explorer_and_chapter_8_checks():
     assert exercises.check_xavier_bound(math.sqrt(6 / 400)) and not exercises.check_xavier_bound(math.sqrt(3 / 400))
     assert exercises.check_he_std(math.sqrt(2 / 4608)) and not exercises.check_he_std(math.sqrt(1 / 4608))
     assert exercises.check_linear_grad(-0.8) and not exercises.check_linear_grad(-0.4)
+
+
+def test_nms_explorer_and_chapter_10_checks():
+    import torchvision.ops as tv
+
+    scene = widgets.crowded_scene()
+    view = widgets.nms_view("hard", 0.5, scene=scene)
+    kept = tv.nms(scene["boxes"], scene["scores"], 0.5)
+    assert torch.equal(view["keep"], kept[scene["scores"][kept] >= 0.25])     # the explorer shows torchvision's NMS
+    assert view["n_tp"] + view["n_fp"] == len(view["keep"]) and view["n_tp"] + view["n_missed"] == view["n_gt"]
+    loose = widgets.nms_view("hard", 0.8, scene=scene)
+    assert loose["n_fp"] > view["n_fp"] and loose["missed_at_any_cut"] <= view["missed_at_any_cut"]
+    soft = widgets.nms_view("gaussian", sigma=0.5, score_cut=0.0, scene=scene)
+    assert soft["missed_at_any_cut"] == 0 and len(soft["keep"]) > 3 * len(kept)   # decayed, not deleted
+    html = widgets.nms_animation(values=(0.3, 0.7))
+    assert "<input" in html and "https://" not in html
+    assert len(widgets.nms_explorer().children) == 3
+    assert exercises.check_iou_value(25 / 175) and not exercises.check_iou_value(0.25)
+    assert exercises.check_anchor_count(62 * 37 * 9) and not exercises.check_anchor_count(20000)
+    assert exercises.check_roi_pool_start(3) and not exercises.check_roi_pool_start(2)
+    assert exercises.check_box_delta_th(0.6931) and not exercises.check_box_delta_th(2.0)
