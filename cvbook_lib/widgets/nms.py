@@ -101,7 +101,9 @@ def plot_nms_view(view: dict, scene=None, axes=None):
         axes[1].add_patch(Rectangle(b[:2], b[2] - b[0], b[3] - b[1], fill=False, lw=1.6, ec=color))
         axes[1].text(b[0] + 1, b[1] + 7, f"{s:.2f}", fontsize=6, color=color)
     name = "NMS" if view["method"] == "hard" else f"Soft-NMS ({view['method']}, sigma={view['sigma']:g})"
-    axes[1].set_title(f"{name}, IoU thr={view['iou_threshold']:g}: TP {view['n_tp']}, FP {view['n_fp']}, "
+    if view["method"] != "gaussian":                                 # the Gaussian decay has no threshold
+        name += f", IoU thr={view['iou_threshold']:g}"
+    axes[1].set_title(f"{name}: TP {view['n_tp']}, FP {view['n_fp']}, "
                       f"missed {view['n_missed']}/{view['n_gt']} (score >= {view['score_cut']:g})", fontsize=9)
     return axes
 
