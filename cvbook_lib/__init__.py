@@ -7,8 +7,10 @@ scipy, scikit-learn) and is tested against it in ``tests/``.
 from . import (
            activations,
            anchors,
+           attention,
            autodiff,
            boxes,
+           contrastive,
            conv,
            conv_arith,
            correlate,
@@ -20,9 +22,11 @@ from . import (
            receptive_field,
            roi,
            utils,
+           vit,
 )
 from .utils import fmt, get_device, randn, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["activations", "anchors", "autodiff", "boxes", "conv", "conv_arith", "correlate", "init", "losses", "norm",
-           "optim", "pooling", "receptive_field", "roi", "utils", "fmt", "get_device", "randn", "seed_everything"]
+__all__ = ["activations", "anchors", "attention", "autodiff", "boxes", "contrastive", "conv", "conv_arith", "correlate",
+           "init", "losses", "norm", "optim", "pooling", "receptive_field", "roi", "utils", "vit", "fmt", "get_device",
+           "randn", "seed_everything"]

@@ -62,7 +62,8 @@ def test_wh_iou_and_kmeans_anchors():
     sizes = torch.tensor([[10.0, 20.0], [40.0, 40.0], [120.0, 60.0]])
     wh = sizes.repeat(30, 1)
     anchors, mean_iou = A.kmeans_anchors(wh, 3, seed=1)
-    assert_close(anchors, sizes[sizes.prod(1).argsort()]) and mean_iou == pytest.approx(1.0)
+    assert_close(anchors, sizes[sizes.prod(1).argsort()])
+    assert mean_iou == pytest.approx(1.0)
     assert_close(A.wh_iou(sizes, sizes).diagonal(), torch.ones(3))
     boxes = torch.cat([torch.zeros(3, 2), sizes], 1)                     # corner-aligned boxes: same IoU
     assert_close(A.wh_iou(sizes, sizes), tv.box_iou(boxes, boxes))
