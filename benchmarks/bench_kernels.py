@@ -23,7 +23,7 @@ import torch.nn.functional as F
 import torchvision.ops as tv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cvbook_lib import boxes, conv, pooling  # noqa: E402
+from cvbook_lib import attention, boxes, conv, pooling  # noqa: E402
 
 TARGET = 2.5
 NMS_TARGET = 5.0
@@ -61,6 +61,11 @@ CASES = [
      (8, 64, 112, 112), 3, dict(stride=2, padding=1)),
     ("avg_pool2d", lambda x, k, **kw: pooling.avg_pool2d(x, k, **kw), lambda x, k, **kw: F.avg_pool2d(x, k, **kw),
      (8, 64, 56, 56), 2, dict()),
+    # attention: query = key = value = x (batch, heads, tokens, head dim); the "weight" slot is unused
+    ("sdpa", lambda x, _, **kw: attention.scaled_dot_product_attention(x, x, x, **kw),
+     lambda x, _, **kw: F.scaled_dot_product_attention(x, x, x, **kw), (8, 8, 197, 64), 0, dict()),
+    ("sdpa causal", lambda x, _, **kw: attention.scaled_dot_product_attention(x, x, x, **kw),
+     lambda x, _, **kw: F.scaled_dot_product_attention(x, x, x, **kw), (8, 8, 256, 64), 0, dict(is_causal=True)),
 ]
 
 

@@ -19,7 +19,8 @@ __all__ = ["CheckResult", "check_conv_output_size", "check_transpose_output_size
            "check_tanh_grad_at_zero", "check_ce_gradient", "check_focal_factor", "check_label_smoothing_target",
            "check_prior_bias", "check_bn_params", "check_dropout_scale", "check_running_mean", "check_adam_first_step",
            "check_momentum_velocity", "check_linear_scaling_lr", "check_xavier_bound", "check_he_std",
-           "check_linear_grad", "check_iou_value", "check_anchor_count", "check_roi_pool_start", "check_box_delta_th"]
+           "check_linear_grad", "check_iou_value", "check_anchor_count", "check_roi_pool_start", "check_box_delta_th",
+           "check_vit_tokens", "check_mha_params", "check_qk_variance", "check_pe_value"]
 
 
 @dataclass(frozen=True)
@@ -300,3 +301,34 @@ def check_box_delta_th(answer) -> CheckResult:
     t = BoxCoder().encode_single(torch.tensor([[10.0, 0, 110, 100]], dtype=torch.float64),
                                  torch.tensor([[0.0, 0, 100, 50]], dtype=torch.float64))
     return _compare(answer, t[0, 3].item(), "t_h", "log(h_gt / h_anchor)", tol=5e-4)
+
+
+def check_vit_tokens(answer) -> CheckResult:
+    """Exercise: tokens entering the encoder of ViT-B/16 at 384 × 384 (class token included)."""
+    import torch
+
+    from .vit import PatchEmbedding
+
+    n = PatchEmbedding(384, 16, 3, 8)(torch.zeros(1, 3, 384, 384)).shape[1] + 1
+    return _compare(answer, n, "number of tokens", "(384 / 16)² patches plus the class token")
+
+
+def check_mha_params(answer) -> CheckResult:
+    """Exercise: parameters of MultiHeadAttention(512, 8) (with biases)."""
+    from .attention import MultiHeadAttention
+
+    n = sum(p.numel() for p in MultiHeadAttention(512, 8).parameters())
+    return _compare(answer, n, "parameters", "W_q, W_k, W_v, W_o are each 512 × 512 plus a bias; the heads add none")
+
+
+def check_qk_variance(answer) -> CheckResult:
+    """Exercise: var(q·k) when q, k have d_k = 64 independent entries of mean 0 and variance 1."""
+    return _compare(answer, 64, "var(q·k)", "a sum of d_k products, each of variance 1", tol=1e-9)
+
+
+def check_pe_value(answer) -> CheckResult:
+    """Exercise: PE(pos=2, 1) — the cos channel of the first frequency — for d_model = 512."""
+    from .attention import sinusoidal_position_encoding
+
+    return _compare(answer, sinusoidal_position_encoding(3, 512)[2, 1].item(), "PE(2, 1)", "cos(2 / 10000^0)",
+                    tol=5e-4)

@@ -257,3 +257,27 @@ def test_nms_explorer_and_chapter_10_checks():
     assert exercises.check_anchor_count(62 * 37 * 9) and not exercises.check_anchor_count(20000)
     assert exercises.check_roi_pool_start(3) and not exercises.check_roi_pool_start(2)
     assert exercises.check_box_delta_th(0.6931) and not exercises.check_box_delta_th(2.0)
+
+
+def test_attention_explorer_and_chapter_12_checks():
+    import math
+
+    from cvbook_lib.vit import VisionTransformer
+
+    torch.manual_seed(0)
+    model = VisionTransformer(8, 2, 1, 10, 16, 2, 2, 2.0)
+    image = torch.rand(1, 8, 8)
+    v = widgets.attention_view(model, image, layer=1, head=1, query=5)
+    ref = model.attention_maps(image[None])[1][0, 1, 5]
+    assert torch.allclose(torch.cat([torch.tensor([v["cls"]]), v["grid"].flatten()]), ref, atol=1e-6)
+    hot = widgets.attention_view(model, image, query=3, temperature=1e-3)
+    cold = widgets.attention_view(model, image, query=3, temperature=1e3)
+    assert hot["entropy"] < 0.05 and abs(cold["entropy"] - math.log(17)) < 1e-3     # T → 0 argmax, T → ∞ uniform
+    with pytest.raises(ValueError, match="query must be in"):
+        widgets.attention_view(model, image, query=17)
+    assert "<input" in widgets.attention_animation(model, image, queries=(0, 5))
+    assert len(widgets.attention_explorer(model, [image, image]).children) == 3
+    assert exercises.check_vit_tokens(577) and not exercises.check_vit_tokens(576)
+    assert exercises.check_mha_params(4 * 512 * 512 + 4 * 512) and not exercises.check_mha_params(4 * 512 * 512)
+    assert exercises.check_qk_variance(64) and not exercises.check_qk_variance(8)
+    assert exercises.check_pe_value(math.cos(2)) and not exercises.check_pe_value(math.sin(2))

@@ -5,6 +5,7 @@ the static HTML book.
 """
 
 from .activations import activation_animation, activation_curves, activation_explorer, gradient_through_depth
+from .attention import attention_animation, attention_explorer, attention_view, plot_attention_view
 from .conv import (
     ConvGeometry,
     conv_animation,
@@ -21,7 +22,8 @@ from .optim import SURFACES, plot_race, race, race_animation, race_explorer
 from .pooling import plot_pool_view, pool_animation, pool_explorer, pool_view
 from .receptive_field import plot_rf_view, rf_animation, rf_explorer, rf_view
 
-__all__ = ["crowded_scene", "nms_view", "plot_nms_view", "nms_explorer", "nms_animation",
+__all__ = ["attention_view", "plot_attention_view", "attention_explorer", "attention_animation",
+           "crowded_scene", "nms_view", "plot_nms_view", "nms_explorer", "nms_animation",
            "INITS", "layer_statistics", "init_explorer", "init_animation",
            "SURFACES", "race", "plot_race", "race_explorer", "race_animation",
            "bn_trace", "bn_explorer", "bn_animation",
