@@ -14,8 +14,10 @@ from . import (
            conv,
            conv_arith,
            correlate,
+           detection_metrics,
            init,
            losses,
+           metrics,
            norm,
            optim,
            pooling,
@@ -28,5 +30,6 @@ from .utils import fmt, get_device, randn, seed_everything
 
 __version__ = "0.1.0"
 __all__ = ["activations", "anchors", "attention", "autodiff", "boxes", "contrastive", "conv", "conv_arith", "correlate",
+           "detection_metrics", "metrics",
            "init", "losses", "norm", "optim", "pooling", "receptive_field", "roi", "utils", "vit", "fmt", "get_device",
            "randn", "seed_everything"]
