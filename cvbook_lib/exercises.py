@@ -20,7 +20,8 @@ __all__ = ["CheckResult", "check_conv_output_size", "check_transpose_output_size
            "check_prior_bias", "check_bn_params", "check_dropout_scale", "check_running_mean", "check_adam_first_step",
            "check_momentum_velocity", "check_linear_scaling_lr", "check_xavier_bound", "check_he_std",
            "check_linear_grad", "check_iou_value", "check_anchor_count", "check_roi_pool_start", "check_box_delta_th",
-           "check_vit_tokens", "check_mha_params", "check_qk_variance", "check_pe_value"]
+           "check_vit_tokens", "check_mha_params", "check_qk_variance", "check_pe_value", "check_imbalanced_accuracy",
+           "check_f1_value", "check_fbeta_value", "check_r2_value"]
 
 
 @dataclass(frozen=True)
@@ -332,3 +333,29 @@ def check_pe_value(answer) -> CheckResult:
 
     return _compare(answer, sinusoidal_position_encoding(3, 512)[2, 1].item(), "PE(2, 1)", "cos(2 / 10000^0)",
                     tol=5e-4)
+
+
+def check_imbalanced_accuracy(answer) -> CheckResult:
+    """Exercise: 1 % of 10,000 patients are ill; a model that says "healthy" to everyone has what accuracy?"""
+    import torch
+
+    from .metrics import confusion_matrix
+
+    y = torch.cat([torch.ones(100, dtype=torch.long), torch.zeros(9900, dtype=torch.long)])
+    cm = confusion_matrix(y, torch.zeros_like(y), num_classes=2)
+    return _compare(answer, (cm.trace() / cm.sum()).item(), "accuracy", "(TP + TN) / all with TP = 0", tol=5e-4)
+
+
+def check_f1_value(answer) -> CheckResult:
+    """Exercise: F1 when precision = 0.5 and recall = 1.0."""
+    return _compare(answer, 2 * 0.5 * 1.0 / 1.5, "F1", "the harmonic mean 2PR / (P + R)", tol=5e-4)
+
+
+def check_fbeta_value(answer) -> CheckResult:
+    """Exercise: F2 (β = 2) when precision = 0.5 and recall = 0.8."""
+    return _compare(answer, (1 + 4) * 0.5 * 0.8 / (4 * 0.5 + 0.8), "F2", "(1 + β²)·P·R / (β²·P + R)", tol=5e-4)
+
+
+def check_r2_value(answer) -> CheckResult:
+    """Exercise: R² of a model whose MSE is 2 on targets of variance 8."""
+    return _compare(answer, 1 - 2 / 8, "R²", "1 − MSE / Var(y)", tol=5e-4)

@@ -281,3 +281,24 @@ def test_attention_explorer_and_chapter_12_checks():
     assert exercises.check_mha_params(4 * 512 * 512 + 4 * 512) and not exercises.check_mha_params(4 * 512 * 512)
     assert exercises.check_qk_variance(64) and not exercises.check_qk_variance(8)
     assert exercises.check_pe_value(math.cos(2)) and not exercises.check_pe_value(math.sin(2))
+
+
+def test_threshold_explorer_and_chapter_9_checks():
+    import sklearn.metrics as skm
+
+    y, s = widgets.scored_dataset(400, 0.25, 1.5, seed=3)
+    v = widgets.threshold_view(y, s, 0.6)
+    pred = (s >= 0.6).long()
+    p, r, f, _ = skm.precision_recall_fscore_support(y, pred, average="binary", zero_division=0)
+    assert abs(v["precision"] - p) < 1e-12 and abs(v["recall"] - r) < 1e-12 and abs(v["f1"] - f) < 1e-12
+    assert v["tp"] + v["fp"] + v["fn"] + v["tn"] == 400
+    low, high = widgets.threshold_view(y, s, 0.0), widgets.threshold_view(y, s, 1.0)
+    assert low["recall"] == 1.0 and high["recall"] == 0.0 and low["fpr"] == 1.0
+    with pytest.raises(ValueError, match="threshold must be in"):
+        widgets.threshold_view(y, s, 1.5)
+    assert "<input" in widgets.threshold_animation(y, s, (0.3, 0.7))
+    assert len(widgets.threshold_explorer({"a": (y, s)}).children) == 2
+    assert exercises.check_imbalanced_accuracy(0.99) and not exercises.check_imbalanced_accuracy(0.5)
+    assert exercises.check_f1_value(2 / 3) and not exercises.check_f1_value(0.75)
+    assert exercises.check_fbeta_value(2 / 2.8) and not exercises.check_fbeta_value(0.4)
+    assert exercises.check_r2_value(0.75) and not exercises.check_r2_value(0.25)

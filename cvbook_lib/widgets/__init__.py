@@ -16,13 +16,21 @@ from .conv import (
 )
 from .focal import focal_animation, focal_curves, focal_explorer, imbalanced_batch, loss_shares
 from .init import INITS, init_animation, init_explorer, layer_statistics
+from .metrics import (
+    plot_threshold_view,
+    scored_dataset,
+    threshold_animation,
+    threshold_explorer,
+    threshold_view,
+)
 from .nms import crowded_scene, nms_animation, nms_explorer, nms_view, plot_nms_view
 from .norm import bn_animation, bn_explorer, bn_trace
 from .optim import SURFACES, plot_race, race, race_animation, race_explorer
 from .pooling import plot_pool_view, pool_animation, pool_explorer, pool_view
 from .receptive_field import plot_rf_view, rf_animation, rf_explorer, rf_view
 
-__all__ = ["attention_view", "plot_attention_view", "attention_explorer", "attention_animation",
+__all__ = ["scored_dataset", "threshold_view", "plot_threshold_view", "threshold_explorer", "threshold_animation",
+           "attention_view", "plot_attention_view", "attention_explorer", "attention_animation",
            "crowded_scene", "nms_view", "plot_nms_view", "nms_explorer", "nms_animation",
            "INITS", "layer_statistics", "init_explorer", "init_animation",
            "SURFACES", "race", "plot_race", "race_explorer", "race_animation",
