@@ -12,7 +12,7 @@ from ._checks import check_choice, check_tensor
 
 __all__ = ["confusion_matrix", "precision_recall_fscore", "roc_curve", "roc_auc_score", "precision_recall_curve",
            "average_precision", "interpolated_ap", "topk_accuracy", "mean_squared_error", "root_mean_squared_error",
-           "mean_absolute_error", "r2_score"]
+           "mean_absolute_error", "r2_score", "segmentation_scores"]
 
 
 def _labels_pair(y_true, y_pred):
@@ -215,3 +215,18 @@ def r2_score(y_true, y_pred) -> float:
     r2 = torch.where(ss_tot > 0, 1 - ss_res / ss_tot.clamp(min=1e-300),
                      torch.where(ss_res == 0, torch.ones_like(ss_res), torch.zeros_like(ss_res)))
     return r2.mean().item()
+
+
+def segmentation_scores(pred, target, num_classes: int) -> dict:
+    """Semantic-segmentation metrics from the pixel confusion matrix: pixel accuracy = Σ TP / #pixels,
+    IoU_c = TP / (TP + FP + FN), mIoU = mean over classes present in pred or target, Dice_c = 2TP / (2TP + FP + FN)
+    (= the pixel F1 of class c). pred, target: integer label maps of the same shape."""
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target)
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    cm = confusion_matrix(target.reshape(-1), pred.reshape(-1), num_classes=num_classes).double()
+    tp, fp, fn = cm.diagonal(), cm.sum(0) - cm.diagonal(), cm.sum(1) - cm.diagonal()
+    present = (tp + fp + fn) > 0
+    iou = torch.where(present, tp / (tp + fp + fn).clamp(min=1), torch.full_like(tp, float("nan")))
+    dice = torch.where(present, 2 * tp / (2 * tp + fp + fn).clamp(min=1), torch.full_like(tp, float("nan")))
+    return dict(pixel_accuracy=(tp.sum() / cm.sum()).item(), iou=iou, miou=iou[present].mean().item(), dice=dice)

@@ -144,6 +144,18 @@ def test_topk_and_regression_metrics():
     assert M.r2_score(y, y + 0.3) == pytest.approx(1 - M.mean_squared_error(y, y + 0.3) / y.var())
 
 
+def test_segmentation_scores_match_sklearn():
+    r = np.random.default_rng(5)
+    target = r.integers(0, 4, (2, 16, 16))
+    pred = np.where(r.random((2, 16, 16)) < 0.7, target, r.integers(0, 4, (2, 16, 16)))
+    out = M.segmentation_scores(torch.tensor(pred), torch.tensor(target), 5)       # class 4 absent: NaN, not in mIoU
+    t, p = target.ravel(), pred.ravel()
+    assert out["pixel_accuracy"] == pytest.approx(skm.accuracy_score(t, p))
+    assert np.allclose(out["iou"][:4].numpy(), skm.jaccard_score(t, p, average=None))
+    assert np.allclose(out["dice"][:4].numpy(), skm.f1_score(t, p, average=None))
+    assert out["miou"] == pytest.approx(skm.jaccard_score(t, p, average="macro")) and np.isnan(out["iou"][4].item())
+
+
 def test_metrics_bad_input():
     with pytest.raises(ValueError, match="same length"):
         M.confusion_matrix(torch.tensor([0, 1]), torch.tensor([0]))
