@@ -103,6 +103,7 @@ def test_page_renders_offline(browser, site, path):
                                                      ("chapters/06_normalization.html", 2, 1),
                                                      ("chapters/07_optimization.html", 3, 1),
                                                      ("chapters/08_init_backprop.html", 1, 1),
+                                                     ("chapters/09_metrics.html", 1, 1),
                                                      ("chapters/10_detection.html", 3, 2),
                                                      ("chapters/12_transformer.html", 5, 2)])
 def test_chapter_explorers_show_controls(browser, site, path, sliders, animations):
