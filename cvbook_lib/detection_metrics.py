@@ -18,7 +18,7 @@ import torch
 from .boxes import _check_boxes, box_iou
 from .metrics import interpolated_ap
 
-__all__ = ["COCO_IOU_THRESHOLDS", "match_detections", "evaluate_detections"]
+__all__ = ["COCO_IOU_THRESHOLDS", "match_detections", "evaluate_detections", "detection_pr_curve"]
 
 COCO_IOU_THRESHOLDS = tuple(0.5 + i * ((0.95 - 0.5) / 9) for i in range(9)) + (0.95,)   # = np.linspace(.5, .95, 10)
 
@@ -58,6 +58,38 @@ def _check_image(entry, i, name, with_scores):
     return boxes, labels, scores
 
 
+def _class_curves(preds, gts, c, iou_thresholds, max_detections):
+    """Precision and recall after each detection of class c (all images, by score), per IoU threshold."""
+    scores, tps, n_gt = [], [[] for _ in iou_thresholds], 0
+    for (pb, pl, ps), (gb, gl, _) in zip(preds, gts):
+        d, g = pl == c, gl == c
+        n_gt += int(g.sum())
+        order = torch.sort(-ps[d], stable=True).indices[:max_detections]
+        dboxes = pb[d][order]
+        scores.append(ps[d][order])
+        iou = box_iou(dboxes, gb[g]) if len(dboxes) and int(g.sum()) else torch.zeros(len(dboxes), int(g.sum()))
+        for t, thr in enumerate(iou_thresholds):
+            tps[t].append(match_detections(iou, thr))
+    order = torch.sort(-torch.cat(scores), stable=True).indices
+    curves = []
+    for t in range(len(iou_thresholds)):
+        tp = torch.cat(tps[t])[order].to(torch.float64)
+        ctp, cfp = torch.cumsum(tp, 0), torch.cumsum(1 - tp, 0)
+        curves.append((ctp / (ctp + cfp + torch.finfo(torch.float64).eps), ctp / max(n_gt, 1)))
+    return curves, n_gt
+
+
+def detection_pr_curve(predictions, ground_truths, label: int, iou_threshold: float = 0.5, max_detections: int = 100):
+    """(precision, recall) of class ``label`` after each of its detections, all images merged by score — the
+    curve whose interpolations (VOC07, VOC12, COCO) give that class's AP at ``iou_threshold``."""
+    preds = [_check_image(p, i, "predictions", True) for i, p in enumerate(predictions)]
+    gts = [_check_image(g, i, "ground_truths", False) for i, g in enumerate(ground_truths)]
+    (curve,), n_gt = _class_curves(preds, gts, label, (iou_threshold,), max_detections)
+    if n_gt == 0:
+        raise ValueError(f"class {label!r} has no ground-truth box: its precision-recall curve is undefined")
+    return curve
+
+
 def evaluate_detections(predictions, ground_truths, iou_thresholds=COCO_IOU_THRESHOLDS, max_detections: int = 100):
     """COCO bbox metrics for a dataset.
 
@@ -81,26 +113,12 @@ def evaluate_detections(predictions, ground_truths, iou_thresholds=COCO_IOU_THRE
     ap = torch.full((T, K), float("nan"), dtype=torch.float64)
     recall = ap.clone()
     for k, c in enumerate(classes.tolist()):
-        scores, tps, n_gt = [], [[] for _ in range(T)], 0
-        for (pb, pl, ps), (gb, gl, _) in zip(preds, gts):
-            d, g = pl == c, gl == c
-            n_gt += int(g.sum())
-            order = torch.sort(-ps[d], stable=True).indices[:max_detections]
-            dboxes = pb[d][order]
-            scores.append(ps[d][order])
-            iou = box_iou(dboxes, gb[g]) if len(dboxes) and int(g.sum()) else torch.zeros(len(dboxes), int(g.sum()))
-            for t, thr in enumerate(iou_thresholds):
-                tps[t].append(match_detections(iou, thr))
+        curves, n_gt = _class_curves(preds, gts, c, iou_thresholds, max_detections)
         if n_gt == 0:
             continue
-        order = torch.sort(-torch.cat(scores), stable=True).indices
-        for t in range(T):
-            tp = torch.cat(tps[t])[order].to(torch.float64)
-            ctp, cfp = torch.cumsum(tp, 0), torch.cumsum(1 - tp, 0)
-            rc = ctp / n_gt
-            pr = ctp / (ctp + cfp + torch.finfo(torch.float64).eps)
-            ap[t, k] = interpolated_ap(pr, rc, "coco") if len(tp) else 0.0
-            recall[t, k] = rc[-1].item() if len(tp) else 0.0
+        for t, (pr, rc) in enumerate(curves):
+            ap[t, k] = interpolated_ap(pr, rc, "coco") if len(rc) else 0.0
+            recall[t, k] = rc[-1].item() if len(rc) else 0.0
     valid = ~torch.isnan(ap[0])
     out = dict(classes=classes, ap=ap, recall=recall,
                map=ap[:, valid].mean().item() if bool(valid.any()) else float("nan"),

@@ -248,6 +248,10 @@ def test_evaluate_detections_equals_pycocotools(seed):
             q = coco_ap[t, :, k]
             expected = np.nan if (q == -1).all() else q.mean()
             assert np.isclose(ours["ap"][t, k].item(), expected, atol=1e-6, equal_nan=True)
+    for k in range(3):
+        if not np.isnan(ours["ap"][0, k].item()):
+            pr, rc = DM.detection_pr_curve(preds, gts, k, 0.5)
+            assert M.interpolated_ap(pr, rc, "coco") == pytest.approx(ours["ap"][0, k].item())
 
 
 def test_evaluate_detections_max_detections_and_a_class_without_ground_truth():
