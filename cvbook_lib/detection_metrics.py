@@ -18,7 +18,7 @@ import torch
 from .boxes import _check_boxes, box_iou
 from .metrics import interpolated_ap
 
-__all__ = ["COCO_IOU_THRESHOLDS", "match_detections", "evaluate_detections", "detection_pr_curve"]
+__all__ = ["COCO_IOU_THRESHOLDS", "match_detections", "greedy_match", "evaluate_detections", "detection_pr_curve"]
 
 COCO_IOU_THRESHOLDS = tuple(0.5 + i * ((0.95 - 0.5) / 9) for i in range(9)) + (0.95,)   # = np.linspace(.5, .95, 10)
 
@@ -27,9 +27,15 @@ def match_detections(iou, iou_threshold: float) -> torch.Tensor:
     """Greedy COCO matching for one image and class. iou (Tensor[D, G]) with detections already in score
     order. Returns Tensor[D] bool: detection d is a true positive. Ties in IoU go to the later ground truth,
     as in COCOeval."""
+    return greedy_match(iou, iou_threshold) >= 0
+
+
+def greedy_match(iou, iou_threshold: float) -> torch.Tensor:
+    """Like :func:`match_detections`, but returns for each detection the index of the ground truth it
+    matched, or -1 (Tensor[D] int64)."""
     D, G = iou.shape
     taken = [False] * G
-    tp = torch.zeros(D, dtype=torch.bool)
+    match = torch.full((D,), -1, dtype=torch.long)
     rows = iou.tolist()
     for d in range(D):
         best, m = min(iou_threshold, 1 - 1e-10), -1
@@ -39,8 +45,8 @@ def match_detections(iou, iou_threshold: float) -> torch.Tensor:
             best, m = rows[d][g], g
         if m >= 0:
             taken[m] = True
-            tp[d] = True
-    return tp
+            match[d] = m
+    return match
 
 
 def _check_image(entry, i, name, with_scores):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..boxes import box_iou, nms, soft_nms
+from ..detection_metrics import greedy_match
 from ._html import animate
 
 __all__ = ["crowded_scene", "nms_view", "plot_nms_view", "nms_explorer", "nms_animation"]
@@ -38,17 +39,14 @@ def crowded_scene(seed: int = 0, per_object: int = 6):
 
 
 def _match(boxes, scores, gt, iou_match=0.5):
-    """Greedy matching by score: a detection is a TP if it covers a not-yet-matched person with IoU >= 0.5."""
-    matched = torch.zeros(len(gt), dtype=torch.bool)
+    """COCO's greedy matching (by score; each person matched once, by the unmatched one with the highest
+    IoU >= 0.5). Returns (tp Tensor[N] bool in the input order, matched Tensor[G] bool)."""
+    order = torch.sort(scores, descending=True, stable=True).indices
+    match = greedy_match(box_iou(boxes[order], gt) if len(boxes) else torch.zeros(0, len(gt)), iou_match)
     tp = torch.zeros(len(boxes), dtype=torch.bool)
-    if len(boxes):
-        iou = box_iou(boxes, gt)
-        for i in scores.argsort(descending=True).tolist():
-            cand = torch.where(~matched & (iou[i] >= iou_match), iou[i], torch.tensor(-1.0))
-            j = int(cand.argmax())
-            if cand[j] >= 0:
-                matched[j] = True
-                tp[i] = True
+    tp[order] = match >= 0
+    matched = torch.zeros(len(gt), dtype=torch.bool)
+    matched[match[match >= 0]] = True
     return tp, matched
 
 
