@@ -264,3 +264,13 @@ def test_evaluate_detections_max_detections_and_a_class_without_ground_truth():
     assert ours["map"] == pytest.approx(table[table > -1].mean(), abs=1e-6)
     assert ours["map"] != pytest.approx(DM.evaluate_detections(preds, gts)["map"], abs=1e-6)   # the cut matters
     assert bool(torch.isnan(ours["ap"][:, ours["classes"].tolist().index(5)]).all())
+
+
+def test_greedy_match_follows_cocoeval_rules():
+    iou = torch.tensor([[0.6, 0.6, 0.2],      # tie: COCOeval keeps the later ground truth
+                        [0.9, 0.0, 0.4],      # the best is free
+                        [0.0, 0.55, 0.45],    # 0.55 is taken by detection 0; 0.45 is below 0.5
+                        [0.5, 0.0, 0.0]])     # IoU exactly at the threshold matches, but 0 is taken
+    assert DM.greedy_match(iou, 0.5).tolist() == [1, 0, -1, -1]
+    assert DM.match_detections(iou, 0.5).tolist() == [True, True, False, False]
+    assert DM.greedy_match(torch.zeros(0, 3), 0.5).numel() == 0
