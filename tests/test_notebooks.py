@@ -73,3 +73,24 @@ def test_config_excludes_pairs_and_links_colab_to_ipynb():
     owner_repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
     want = f"https://colab.research.google.com/github/{owner_repo}/blob/{CONFIG['repository']['branch']}/chapters/01_conv.ipynb"
     assert want in html.read_text(encoding="utf-8")
+
+
+# Cells whose output is not a claim: the live explorers, their kernel-free animations, timings.
+_NOT_A_CLAIM = re.compile(r"_explorer\(|_animation\(|\banimate\(|timeit\.|perf_counter\(")
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_ignored_outputs_have_their_claims_asserted(md):
+    """nbval does not compare what a cell tagged nbval-ignore-output prints (a training run, an
+    iteration whose last digits depend on the machine), so the claim drawn from it must be an
+    assertion: in that cell or in the code cell right after it. And no cell is skipped by nbval."""
+    code = [c for c in jupytext.read(md).cells if c.cell_type == "code"]
+    for i, cell in enumerate(code):
+        tags = cell.metadata.get("tags", [])
+        assert "nbval-skip" not in tags, f"{md.name}: a cell is skipped by nbval: {cell.source[:80]!r}"
+        if "nbval-ignore-output" not in tags or _NOT_A_CLAIM.search(cell.source):
+            continue
+        after = code[i + 1].source if i + 1 < len(code) else ""
+        assert re.search(r"^\s*assert\b", cell.source + "\n" + after, re.M), (
+            f"{md.name}: the output of this cell is not compared by nbval and no assertion follows it: "
+            f"{cell.source[:80]!r}")
