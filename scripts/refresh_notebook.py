@@ -22,6 +22,18 @@ from nbclient import NotebookClient
 DROP_MIME_PREFIXES = ("image/",)
 
 
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive chunks of one stream: how a print is split depends on the machine's load."""
+    merged = []
+    for out in outputs:
+        if merged and out.output_type == "stream" and merged[-1].output_type == "stream" \
+                and merged[-1].name == out.name:
+            merged[-1].text += out.text
+        else:
+            merged.append(out)
+    return merged
+
+
 def strip_outputs(nb: nbformat.NotebookNode) -> None:
     """Keep what nbval compares and Colab shows: text outputs, no images, no volatile metadata."""
     nb.metadata.pop("widgets", None)
@@ -33,6 +45,7 @@ def strip_outputs(nb: nbformat.NotebookNode) -> None:
         if "nbval-ignore-output" in cell.metadata.get("tags", []):
             cell.outputs = []
             continue
+        cell.outputs = _merge_streams(cell.outputs)
         for out in cell.outputs:
             if "data" in out:
                 for mime in [m for m in out["data"] if m.startswith(DROP_MIME_PREFIXES)]:
