@@ -163,6 +163,26 @@ def test_activation_and_focal_explorers():
         widgets.focal_curves(-1.0, 0.25)
 
 
+def test_imbalanced_batch_is_retinanet_like():
+    """~100k anchors, ~100 positives: under CE the easy negatives carry most of the loss, under FL
+    (γ=2, α=0.25) almost none; the shares are those of an independent per-group sum."""
+    logits, targets = widgets.imbalanced_batch()
+    assert logits.shape == targets.shape == (100_000,) and int(targets.sum()) == 100
+    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    p = torch.sigmoid(logits)
+    p_t = torch.where(targets > 0, p, 1 - p)
+    easy = (targets == 0) & (p_t >= 0.9)
+    shares = widgets.loss_shares(logits, targets, 0.0, -1)
+    assert shares["easy_count"] == int(easy.sum())
+    assert shares["easy_negatives"] == pytest.approx((ce[easy].sum() / ce.sum()).item(), rel=1e-9)
+    assert shares["easy_negatives"] > 0.5
+    assert widgets.loss_shares(logits, targets, 2.0, 0.25)["easy_negatives"] < 0.05
+    with pytest.raises(ValueError, match="must leave easy negatives"):
+        widgets.imbalanced_batch(100, 0.5, 0.5)
+    with pytest.raises(ValueError, match="hard_fraction must be in"):
+        widgets.imbalanced_batch(hard_fraction=1.5)
+
+
 def test_chapter_4_and_5_exercise_checks():
     import math
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import check_int, check_probability
 from ..losses import binary_cross_entropy_with_logits, sigmoid_focal_loss
 from ._html import animate
 
@@ -24,14 +25,28 @@ def focal_curves(gamma: float, alpha: float, n: int = 199) -> dict:
     return dict(p_t=p_t, focal=fl.detach(), ce=ce, grad=g.abs(), factor=(1 - p_t) ** gamma)
 
 
-def imbalanced_batch(n: int = 20000, positive_fraction: float = 0.01, seed: int = 0):
-    """Logits and targets like a one-stage detector's anchors early in training: few positives,
-    a flood of easy negatives (p_t close to 1) and some hard ones."""
-    g = torch.Generator().manual_seed(seed)
+def imbalanced_batch(n: int = 100_000, positive_fraction: float = 0.001, hard_fraction: float = 0.01,
+                     seed: int = 0):
+    """Logits and targets like the anchors of one image for a one-stage detector part-way through
+    training (RetinaNet, Lin et al. 2017: ~100k anchors per image, of which ~100 are positive):
+    ``positive_fraction`` of the anchors are positives with logits N(0, 1.5²), ``hard_fraction`` are
+    hard negatives near objects, N(-1, 1), and all the rest are easy background, N(-5, 1) (p ≈ 0.007).
+
+    Returns: (logits Tensor[n], targets Tensor[n]), float64, positives first, then hard, then easy."""
+    check_int(n, "n", 2)
+    check_probability(positive_fraction, "positive_fraction")
+    check_probability(hard_fraction, "hard_fraction")
     n_pos = max(1, int(n * positive_fraction))
-    neg = torch.randn(n - n_pos, generator=g, dtype=torch.float64) * 1.5 - 4.0
-    pos = torch.randn(n_pos, generator=g, dtype=torch.float64) * 1.5 + 0.5
-    return torch.cat([pos, neg]), torch.cat([torch.ones(n_pos), torch.zeros(n - n_pos)]).double()
+    n_hard = int(n * hard_fraction)
+    if n_pos + n_hard >= n:
+        raise ValueError(f"positive_fraction + hard_fraction must leave easy negatives, got {positive_fraction!r} "
+                         f"and {hard_fraction!r} for n={n!r}")
+    g = torch.Generator().manual_seed(seed)
+    pos = torch.randn(n_pos, generator=g, dtype=torch.float64) * 1.5
+    hard = torch.randn(n_hard, generator=g, dtype=torch.float64) - 1.0
+    easy = torch.randn(n - n_pos - n_hard, generator=g, dtype=torch.float64) - 5.0
+    targets = torch.cat([torch.ones(n_pos), torch.zeros(n - n_pos)]).double()
+    return torch.cat([pos, hard, easy]), targets
 
 
 def loss_shares(logits, targets, gamma: float, alpha: float, easy: float = 0.9) -> dict:
