@@ -5,7 +5,8 @@
 #   2. nbval over every chapter again with torch's non-vectorized kernels on one thread
 #      (ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1): other kernels, other reduction order, a
 #      stand-in for a reader's machine. A stored output that only one CPU reproduces fails here.
-# Both pytest runs spread the files over two workers (pytest-xdist; a notebook stays on one worker).
+# The first run keeps torch's own threading (what a reader gets); the second, single-threaded,
+# spreads the notebooks over two workers (pytest-xdist; a notebook stays on one worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh --with-browser
@@ -18,7 +19,7 @@ bash scripts/build_book.sh
 part "set-up, lint and book build"
 export MPLBACKEND=Agg PYTHONHASHSEED=0
 NBVAL=(--nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg)
-python -m pytest -n 2 --dist loadfile "${NBVAL[@]}" tests/ chapters/
+python -m pytest "${NBVAL[@]}" tests/ chapters/
 part "unit tests, HTML check and nbval (native)"
 ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 python -m pytest -n 2 --dist loadfile "${NBVAL[@]}" chapters/
 part "nbval (ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1)"
