@@ -28,7 +28,8 @@ def focal_curves(gamma: float, alpha: float, n: int = 199) -> dict:
 def imbalanced_batch(n: int = 100_000, positive_fraction: float = 0.001, hard_fraction: float = 0.01,
                      seed: int = 0):
     """Logits and targets like the anchors of one image for a one-stage detector part-way through
-    training (RetinaNet, Lin et al. 2017: ~100k anchors per image, of which ~100 are positive):
+    training (RetinaNet, Lin et al. 2017, sums its loss over ~100k anchors per image; the defaults make
+    100 of them positive):
     ``positive_fraction`` of the anchors are positives with logits N(0, 1.5²), ``hard_fraction`` are
     hard negatives near objects, N(-1, 1), and all the rest are easy background, N(-5, 1) (p ≈ 0.007).
 
