@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import torch
+
 from .activations import sigmoid_grad, softmax
 from .conv import conv2d_macs, conv2d_params, conv_output_size, conv_transpose_output_size, separable_conv2d_macs
 from .pooling import adaptive_avg_pool2d
@@ -38,12 +41,33 @@ class CheckResult:
         return ("✓ " if self.ok else "✗ ") + self.message
 
 
+def _as_number(answer):
+    """``answer`` as a Python number, or None when it is not one number.
+
+    A reader may compute the answer with numpy or torch: a NumPy scalar, a 0-d or one-element
+    array or tensor counts as the number it holds. ``bool`` is not a number here.
+    """
+    if isinstance(answer, (bool, np.bool_)):
+        return None
+    if isinstance(answer, (int, float, np.integer, np.floating)):
+        return answer.item() if isinstance(answer, np.generic) else answer
+    one_element = (isinstance(answer, np.ndarray) and answer.size == 1) or (
+        isinstance(answer, torch.Tensor) and answer.numel() == 1)
+    if one_element:
+        value = answer.item()
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return None
+
+
 def _compare(answer, expected, what: str, hint: str, tol: float = 0.0) -> CheckResult:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        return CheckResult(False, f"{what}: give a number, got {answer!r}")
-    if abs(answer - expected) <= tol:
-        return CheckResult(True, f"{what} = {answer}")
-    return CheckResult(False, f"{what}: {answer} is not right. Hint: {hint}")
+    if answer is None or answer is Ellipsis:
+        return CheckResult(False, f"{what}: no answer yet. Replace {answer!r} with your number")
+    value = _as_number(answer)
+    if value is None:
+        return CheckResult(False, f"{what}: give one number (int, float, NumPy or torch scalar), got {answer!r}")
+    if abs(value - expected) <= tol:
+        return CheckResult(True, f"{what} = {value}")
+    return CheckResult(False, f"{what}: {value} is not right. Hint: {hint}")
 
 
 def check_conv_output_size(answer) -> CheckResult:

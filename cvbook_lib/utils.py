@@ -9,7 +9,7 @@ import torch
 
 from ._checks import check_int
 
-__all__ = ["get_device", "seed_everything", "setup_notebook", "randn", "fmt", "glue"]
+__all__ = ["get_device", "seed_everything", "setup_notebook", "randn", "fmt", "glue", "show_source"]
 
 
 def get_device() -> torch.device:
@@ -46,6 +46,22 @@ def glue(name: str, value, display: bool = False) -> None:
     except ImportError:
         return
     _glue(name, value, display=display)
+
+
+def show_source(obj):
+    """The source of a function or class of cvbook_lib as a highlighted Python code block.
+
+    Returns an ``IPython.display.Markdown`` object holding a fenced ``python`` block, which
+    Jupyter, Colab and the book all render with syntax highlighting (a ``print`` of
+    ``inspect.getsource`` would show plain text).
+    """
+    import inspect
+
+    from IPython.display import Markdown
+
+    if not (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj)):
+        raise TypeError(f"obj must be a function or class, got {type(obj).__name__}: {obj!r}")
+    return Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```")
 
 
 def randn(*size: int, generator: torch.Generator | None = None, device=None, dtype=torch.float32) -> torch.Tensor:

@@ -94,3 +94,68 @@ def test_ignored_outputs_have_their_claims_asserted(md):
         assert re.search(r"^\s*assert\b", cell.source + "\n" + after, re.M), (
             f"{md.name}: the output of this cell is not compared by nbval and no assertion follows it: "
             f"{cell.source[:80]!r}")
+
+
+def _format_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("format_chapters", REPO / "scripts" / "format_chapters.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_code_cells_are_ruff_formatted_to_88_columns(md):
+    """A code line wider than the book's column scrolls sideways (and off a phone's screen)."""
+    found = _format_tool().problems(md)
+    assert found == [], "run `python scripts/format_chapters.py` and wrap what it cannot:\n" + "\n".join(found)
+
+
+_HIDDEN = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_cells_hidden_in_the_book_say_what_they_are(md):
+    """Colab shows the cells the book hides: each opens with a comment saying what it is, and a
+    hidden check says that it is the regression check of the cell above."""
+    for cell in jupytext.read(md).cells:
+        if cell.cell_type != "code" or not _HIDDEN & set(cell.metadata.get("tags", [])):
+            continue
+        first = cell.source.lstrip().split("\n", 1)[0]
+        assert first.startswith("# "), f"{md.name}: a hidden cell has no opening comment: {cell.source[:80]!r}"
+        if re.search(r"^\s*assert\b", cell.source, re.M):
+            assert first.startswith("# 回归检查"), (
+                f"{md.name}: a hidden check must open with '# 回归检查：…' (the regression check of the cell "
+                f"above): {first!r}")
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.name)
+def test_exercises_do_not_show_their_answers(md):
+    """An exercise shows its question and a cell to fill in; no visible output says "✓" (the right
+    answer), and every check the chapter imports is asserted on the worked solution in a cell the
+    book hides (remove-cell), so nbval proves the 解答 right without the page giving it away."""
+    nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    checks, asserted = set(), set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        checks |= set(re.findall(r"\b(check_\w+)\(", cell.source))
+        if "remove-cell" in cell.metadata.get("tags", []):
+            asserted |= set(re.findall(r"assert\s+(?:not\s+)?(check_\w+)\(", cell.source))
+            continue
+        shown = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in cell.outputs)
+        assert "✓" not in shown, f"{md.name}: an exercise prints its answer: {cell.source[:80]!r}"
+    assert checks, f"{md.name} has no exercises"
+    assert checks <= asserted, f"{md.name}: exercises whose solution no hidden cell asserts: {checks - asserted}"
+
+
+@pytest.mark.parametrize("page", CHAPTERS + sorted((REPO / "appendix").glob("*.md")) + [REPO / "intro.md"],
+                         ids=lambda p: p.name)
+def test_chapters_are_referred_to_by_links(page):
+    """"第 N 章" typed as text goes stale when a chapter is inserted; the number comes from the
+    numbered table of contents through {numref}`第 %s 章 <ch-…>`."""
+    text = page.read_text(encoding="utf-8")
+    plain = [m.group(0) for m in re.finditer(r"第\s*\d+\s*章", text)
+             if not re.search(r"\{numref\}`[^`]*$", text[max(0, m.start() - 80):m.start()])]
+    assert plain == [], f"{page.name}: chapter numbers typed as text: {plain}"

@@ -11,6 +11,18 @@ from cvbook_lib import exercises, utils, widgets
 from cvbook_lib.conv import conv2d_macs, conv2d_params, conv_output_size, separable_conv2d_macs
 
 
+def test_show_source_is_a_highlighted_block_of_the_real_source():
+    import inspect
+
+    from cvbook_lib import conv
+
+    shown = utils.show_source(conv.conv_output_size)
+    assert shown.data.startswith("```python\ndef conv_output_size(") and shown.data.endswith("\n```")
+    assert inspect.getsource(conv.conv_output_size).rstrip() in shown.data
+    with pytest.raises(TypeError, match="obj must be a function or class, got int"):
+        utils.show_source(3)
+
+
 def test_fmt_rounds_and_has_no_negative_zero():
     assert utils.fmt(torch.tensor([1.23456, -0.00001])) == "[1.2346, 0.0]"
     assert utils.fmt(np.array([[0.5, 2.0]]), 1) == "[[0.5, 2.0]]"
@@ -86,11 +98,36 @@ def test_animation_is_offline_and_explorer_builds():
 def test_exercise_checks():
     assert exercises.check_conv_output_size(conv_output_size(227, 11, 4))
     assert not exercises.check_conv_output_size(54)
-    assert "give a number" in repr(exercises.check_conv_output_size("55"))
+    assert "give one number" in repr(exercises.check_conv_output_size("55"))
     assert repr(exercises.check_transpose_output_size(14)).startswith("✓")
     assert not exercises.check_conv_params(conv2d_params(128, 256, 3))
     assert exercises.check_conv_params(256 * 32 * 9 + 256)
     assert exercises.check_separable_ratio(separable_conv2d_macs(64, 128, 3, 8) / conv2d_macs(64, 128, 3, 8))
+
+
+@pytest.mark.parametrize("answer", [np.int64(55), np.float32(55.0), np.array(55), np.array([[55]]),
+                                    torch.tensor(55), torch.tensor([55.0]), torch.tensor(55.0, requires_grad=True)])
+def test_exercise_checks_take_numpy_and_torch_numbers(answer):
+    result = exercises.check_conv_output_size(answer)
+    assert result, repr(result)
+    assert repr(result) in ("✓ AlexNet conv1 output side = 55", "✓ AlexNet conv1 output side = 55.0")
+
+
+@pytest.mark.parametrize("answer", [None, True, np.bool_(True), torch.tensor(True), "55", [55],
+                                    np.array([55, 55]), torch.tensor([55, 55]), 55j, float("nan")])
+def test_exercise_checks_reject_what_is_not_one_number(answer):
+    result = exercises.check_conv_output_size(answer)
+    assert not result and repr(result).startswith("✗")
+    if answer is None:
+        assert "no answer yet" in repr(result)
+
+
+def test_every_exercise_check_is_exported_and_rejects_a_placeholder():
+    names = [n for n in exercises.__all__ if n.startswith("check_")]
+    assert len(names) == len({n for n in dir(exercises) if n.startswith("check_")})
+    for name in names:
+        result = getattr(exercises, name)(None)
+        assert not result and "no answer yet" in repr(result), name
 
 
 def test_rf_view_matches_the_table_and_pool_view_matches_torch():
