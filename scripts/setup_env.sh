@@ -22,27 +22,36 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# Offline assets: MathJax 3, require.js and the ipywidgets HTML manager, pinned in
-# package-lock.json, copied to _vendor/vendor/ which Sphinx copies to the book's vendor/ folder
-# (html_extra_path; deliberately not _static, whose every script Jupyter Book adds to each page).
+# Offline assets: MathJax 3, pinned in package-lock.json. Only what pages load is copied to
+# _vendor/vendor/ (which Sphinx copies to the book's vendor/ folder; deliberately not _static, whose
+# every script Jupyter Book adds to each page): the one combined bundle, the TeX extensions it
+# autoloads on demand and its woff2 fonts.
 stamp=node_modules/.cvbook-assets
 want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -f _vendor/vendor/mathjax/tex-mml-chtml.js ]; then
   npm ci --no-audit --no-fund --loglevel=error
   rm -rf _vendor
-  mkdir -p _vendor/vendor/html-manager
-  cp -r node_modules/mathjax/es5 _vendor/vendor/mathjax
-  cp node_modules/requirejs/require.js _vendor/vendor/require.js
-  find node_modules/@jupyter-widgets/html-manager/dist -maxdepth 1 -type f \
-    \( -name 'embed-amd.js' -o -name '*.woff*' -o -name '*.ttf' -o -name '*.eot' -o -name '*.svg' \) \
-    -exec cp {} _vendor/vendor/html-manager/ \;
+  mj=node_modules/mathjax/es5
+  mkdir -p _vendor/vendor/mathjax/input/tex _vendor/vendor/mathjax/output/chtml/fonts
+  cp "$mj/tex-mml-chtml.js" _vendor/vendor/mathjax/
+  cp -r "$mj/input/tex/extensions" _vendor/vendor/mathjax/input/tex/
+  cp -r "$mj/output/chtml/fonts/woff-v2" _vendor/vendor/mathjax/output/chtml/fonts/
   echo "$want" > "$stamp"
 fi
 
-# The browser check needs Chromium from Debian (not a browser download of a test tool).
-if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null; then
+# The browser check needs Chromium from Debian (not a browser download of a test tool); the PDF
+# (scripts/build_pdf.sh) also needs Debian's CJK fonts and poppler's pdftotext for its test.
+missing=()
+case "${1:-}" in
+  --with-browser) command -v chromium >/dev/null || missing+=(chromium) ;;
+  --with-pdf)
+    command -v chromium >/dev/null || missing+=(chromium)
+    fc-list ":family=Noto Sans CJK SC" family | grep -q . || missing+=(fonts-noto-cjk)
+    command -v pdftotext >/dev/null || missing+=(poppler-utils) ;;
+esac
+if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

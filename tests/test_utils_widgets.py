@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import re
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from cvbook_lib import exercises, utils, widgets
 from cvbook_lib.conv import conv2d_macs, conv2d_params, conv_output_size, separable_conv2d_macs
@@ -84,6 +89,9 @@ def test_geometry_and_plot_bad_input():
 def test_animation_is_offline_and_explorer_builds():
     for html in (widgets.conv_animation(4, 3, 1, 0), widgets.conv_sweep_animation("stride", [1, 2], size=5)):
         assert "<input" in html and "http://" not in html and "https://" not in html
+        assert 'title="播放"' in html and ">循环</label>" in html and 'title="Play"' not in html
+        frames = re.findall(r'"data:image/png;base64,([^"]+)"', html)
+        assert frames and all(Image.open(io.BytesIO(base64.b64decode(f))).mode == "P" for f in frames)
     with pytest.raises(ValueError, match="parameter must be one of"):
         widgets.conv_sweep_animation("groups", [1, 2])
     with pytest.raises(ValueError, match="larger than the padded input"):
