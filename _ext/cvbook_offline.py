@@ -183,10 +183,13 @@ def _search_dictionary(app):
 
 
 def _section_of_first_use(doctree, words: list[str]):
-    """The section where one of ``words`` first appears in the prose (not in code), else the page's
-    top section."""
+    """The section about one of ``words``: the first (below the page's title) whose heading names
+    it, else the one where it first appears in the prose (not in code), else the page's top."""
     lowered = [w.lower() for w in words]
     top = next(iter(doctree.findall(nodes.section)), None)
+    for section in doctree.findall(nodes.section):
+        if section is not top and section["ids"] and any(w in section[0].astext().lower() for w in lowered):
+            return section
     for text in doctree.findall(nodes.Text):
         if any(isinstance(a, (nodes.literal_block, nodes.raw, nodes.comment, nodes.title))
                for a in _ancestors(text)):
@@ -238,10 +241,27 @@ _SEARCH_SCRIPTS = re.compile(r'\s*<script src="[^"]*_static/searchtools\.js"></s
                              r'\s*<script src="[^"]*_static/language_data\.js"></script>'
                              r'\s*<script src="[^"]*searchindex\.js"></script>')
 
+def _root_favicon(out: Path) -> None:
+    """/favicon.ico, which a browser asks for on a page without an icon link (Jupyter Book's
+    index.html redirect): the book's icon (book_assets/favicon.svg) drawn again as a 32 px ICO."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((0, 0, 31, 31), radius=6, fill=(31, 95, 139, 255))
+    alpha = [[255, 179, 102], [179, 255, 179], [102, 179, 255]]
+    for row in range(3):
+        for col in range(3):
+            x, y = 6 + 7 * col, 6 + 7 * row
+            draw.rectangle((x, y, x + 5, y + 5), fill=(255, 255, 255, alpha[row][col]))
+    image.save(out / "favicon.ico", sizes=[(32, 32)])
+
+
 def _finish(app, exception):
     if exception is not None or app.builder.format != "html":
         return
     out = Path(app.outdir)
+    _root_favicon(out)
     for path in out.rglob("*.map"):
         path.unlink()
     for path in out.glob("_static/scripts/fontawesome.js*"):
