@@ -52,7 +52,7 @@ UI_STRINGS = {
 }
 
 
-# -- 1. thebe ------------------------------------------------------------------------------------
+# -- 1. thebe (and the search page's snippets) ---------------------------------------------------
 
 def _is_unwanted(asset) -> bool:
     filename = getattr(asset, "filename", None) or ""
@@ -64,7 +64,9 @@ def _is_unwanted(asset) -> bool:
 def _drop_scripts(app, pagename, templatename, context, doctree):
     for key in ("script_files", "css_files"):
         if key in context:
-            context[key] = [asset for asset in context[key] if not _is_unwanted(asset)]
+            context[key][:] = [asset for asset in context[key] if not _is_unwanted(asset)]  # in place
+    if pagename == "search":  # result snippets with formulas as plain text (book_assets/js/)
+        app.add_js_file("js/search-snippets.js", loading_method="defer")
 
 
 # -- 2. live widgets -----------------------------------------------------------------------------

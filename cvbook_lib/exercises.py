@@ -1,7 +1,8 @@
 """Check functions for the chapters' exercises (练习).
 
 Each ``check_*`` compares the reader's answer with the value computed by the tested library and
-returns a ``CheckResult``: it shows "✓ ..." when right, or says what is off, without printing.
+returns a ``CheckResult``: it shows "✓ ..." when right, or (in Chinese, like the book) says what is
+off and gives a hint towards the method, not the number, without printing.
 """
 
 from __future__ import annotations
@@ -54,77 +55,81 @@ def _as_number(answer):
     one_element = (isinstance(answer, np.ndarray) and answer.size == 1) or (
         isinstance(answer, torch.Tensor) and answer.numel() == 1)
     if one_element:
-        value = answer.item()
+        try:
+            value = answer.item()
+        except (RuntimeError, NotImplementedError, ValueError):  # e.g. a tensor on the meta device
+            return None
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     return None
 
 
 def _compare(answer, expected, what: str, hint: str, tol: float = 0.0) -> CheckResult:
     if answer is None or answer is Ellipsis:
-        return CheckResult(False, f"{what}: no answer yet. Replace {answer!r} with your number")
+        return CheckResult(False, f"{what}：还没有作答。把 {answer!r} 换成你的答案（一个数）")
     value = _as_number(answer)
     if value is None:
-        return CheckResult(False, f"{what}: give one number (int, float, NumPy or torch scalar), got {answer!r}")
+        return CheckResult(False, f"{what}：请给出一个数（int、float、NumPy 或 torch 标量），收到的是 {answer!r}")
     if abs(value - expected) <= tol:
         return CheckResult(True, f"{what} = {value}")
-    return CheckResult(False, f"{what}: {value} is not right. Hint: {hint}")
+    return CheckResult(False, f"{what}：{value} 不对。提示：{hint}")
 
 
 def check_conv_output_size(answer) -> CheckResult:
     """Exercise: AlexNet conv1, input 227, kernel 11, stride 4, no padding. Output side?"""
-    return _compare(answer, conv_output_size(227, 11, 4, 0), "AlexNet conv1 output side",
-                    "floor((W - K + 2P) / S) + 1 with W=227, K=11, S=4, P=0")
+    return _compare(answer, conv_output_size(227, 11, 4, 0), "AlexNet conv1 的输出边长",
+                    "输出 = ⌊(W − K + 2P) / S⌋ + 1")
 
 
 def check_transpose_output_size(answer) -> CheckResult:
     """Exercise: transposed conv, input 7, kernel 4, stride 2, padding 1. Output side?"""
-    return _compare(answer, conv_transpose_output_size(7, 4, 2, 1), "transposed conv output side",
-                    "(in - 1)*s - 2p + d*(k - 1) + output_padding + 1")
+    return _compare(answer, conv_transpose_output_size(7, 4, 2, 1), "转置卷积的输出边长",
+                    "(in − 1)·s − 2p + d·(k − 1) + output_padding + 1")
 
 
 def check_conv_params(answer) -> CheckResult:
     """Exercise: nn.Conv2d(128, 256, 3, groups=4) (with bias). Number of parameters?"""
-    return _compare(answer, conv2d_params(128, 256, 3, groups=4), "parameters of Conv2d(128, 256, 3, groups=4)",
-                    "each of the 256 filters sees only 128/4 input channels; add one bias per filter")
+    return _compare(answer, conv2d_params(128, 256, 3, groups=4), "Conv2d(128, 256, 3, groups=4) 的参数量",
+                    "分组后每个滤波器只看 C_in / groups 个输入通道；每个滤波器还有一个偏置")
 
 
 def check_separable_ratio(answer) -> CheckResult:
     """Exercise: MACs of a depthwise-separable 3x3 conv, 64 -> 128 channels, divided by a standard one."""
     expected = separable_conv2d_macs(64, 128, 3, 32) / conv2d_macs(64, 128, 3, 32)
-    return _compare(answer, expected, "separable / standard MACs", "1/N + 1/k^2 with N output channels", tol=1e-3)
+    return _compare(answer, expected,
+                    "深度可分离 / 标准卷积的乘加数之比", "比值 = 1/N + 1/k²，N 为输出通道数", tol=1e-3)
 
 
 def check_chain_rf(answer) -> CheckResult:
     """Exercise: receptive field of 'conv3, conv3, pool2, conv3, conv3' (pool stride 2)."""
     expected = receptive_field_table(parse_layers("conv3, conv3, pool2, conv3, conv3"), 64)[-1].rf
-    return _compare(answer, expected, "receptive field of conv3, conv3, pool2, conv3, conv3",
-                    "RF grows by (k - 1) * jump per layer; the jump doubles after the pool")
+    return _compare(answer, expected, "conv3, conv3, pool2, conv3, conv3 的感受野",
+                    "每层感受野增加 (k − 1)·jump；池化之后 jump 翻倍")
 
 
 def check_vgg_jump(answer) -> CheckResult:
     """Exercise: distance in input pixels between adjacent units of VGG16 conv5_3."""
     layers, size = preset("vgg16")
     expected = next(r.jump for r in receptive_field_table(layers, size) if r.layer.name == "conv5_3")
-    return _compare(answer, expected, "jump of VGG16 conv5_3", "multiply the strides of every layer below it")
+    return _compare(answer, expected, "VGG16 conv5_3 的 jump", "把它下面所有层的步长乘起来")
 
 
 def check_seed000_rf(answer) -> CheckResult:
     """Exercise: the 7-layer chain of seed 000 (pool1 is 3x3 stride 2). Receptive field of pool3?"""
     expected = receptive_field_table(*preset("seed000"))[-1].rf
-    return _compare(answer, expected, "receptive field of the seed-000 chain",
-                    "top-down: RF = (RF - 1) * s + k from pool3 down; pool1 has k = 3, not 2")
+    return _compare(answer, expected, "笔记 000 七层网络的感受野",
+                    "自顶向下：从 pool3 往下 RF = (RF − 1)·s + k；pool1 的 k 是 3 不是 2")
 
 
 def check_pool_output_size(answer) -> CheckResult:
     """Exercise: MaxPool2d(3, stride=2, ceil_mode=True) on a 112-pixel side. Output side?"""
-    return _compare(answer, conv_output_size(112, 3, 2, 0, 1, ceil_mode=True), "ceil-mode pool output side",
-                    "ceil((W - K) / S) + 1, then drop a last window that would start in the padding")
+    return _compare(answer, conv_output_size(112, 3, 2, 0, 1, ceil_mode=True), "ceil_mode 池化的输出边长",
+                    "⌈(W − K) / S⌉ + 1，再去掉起点落在填充里的最后一个窗口")
 
 
 def check_gap_head_params(answer) -> CheckResult:
     """Exercise: parameters of GAP + Linear(512, 1000) (with bias) on a 512x7x7 feature map."""
-    return _compare(answer, 512 * 1000 + 1000, "parameters of a GAP + FC head",
-                    "GAP has no parameters; the linear layer has in*out weights plus out biases")
+    return _compare(answer, 512 * 1000 + 1000, "GAP + 全连接头的参数量",
+                    "GAP 没有参数；全连接层有 in·out 个权重和 out 个偏置")
 
 
 def check_spp_length(answer) -> CheckResult:
@@ -132,7 +137,7 @@ def check_spp_length(answer) -> CheckResult:
     import torch
 
     expected = sum(adaptive_avg_pool2d(torch.zeros(1, 256, 13, 13), lv).numel() for lv in (1, 2, 3, 6))
-    return _compare(answer, expected, "SPP vector length", "C * sum(l * l) over the levels")
+    return _compare(answer, expected, "SPP 向量的长度", "C · Σ l²，对各层金字塔求和")
 
 
 def check_sigmoid_grad_max(answer) -> CheckResult:
@@ -140,7 +145,7 @@ def check_sigmoid_grad_max(answer) -> CheckResult:
     import torch
 
     expected = sigmoid_grad(torch.linspace(-10, 10, 20001, dtype=torch.float64)).max().item()
-    return _compare(answer, expected, "max of sigmoid'", "σ' = σ(1 - σ) is largest where σ = 1/2", tol=1e-6)
+    return _compare(answer, expected, "sigmoid 导数的最大值", "σ' = σ(1 − σ)，看它在 σ 取何值时最大", tol=1e-6)
 
 
 def check_tanh_grad_at_zero(answer) -> CheckResult:
@@ -149,7 +154,7 @@ def check_tanh_grad_at_zero(answer) -> CheckResult:
 
     from .activations import tanh_grad
 
-    return _compare(answer, tanh_grad(torch.zeros(1, dtype=torch.float64)).item(), "tanh'(0)", "tanh' = 1 - tanh²",
+    return _compare(answer, tanh_grad(torch.zeros(1, dtype=torch.float64)).item(), "tanh'(0)", "tanh' = 1 − tanh²",
                     tol=1e-9)
 
 
@@ -158,8 +163,8 @@ def check_softmax_value(answer) -> CheckResult:
     import torch
 
     expected = softmax(torch.tensor([1000.0, 1001.0, 1002.0], dtype=torch.float64), 0)[0].item()
-    return _compare(answer, expected, "softmax([1000, 1001, 1002])[0]",
-                    "subtract the max first: softmax([-2, -1, 0]); e^-2 / (e^-2 + e^-1 + 1)", tol=5e-5)
+    return _compare(answer, expected, "softmax([1000, 1001, 1002]) 的第一个概率",
+                    "先减去最大值（softmax 对平移不变），再算指数", tol=5e-5)
 
 
 def check_ce_gradient(answer) -> CheckResult:
@@ -167,24 +172,24 @@ def check_ce_gradient(answer) -> CheckResult:
     import torch
 
     p0 = softmax(torch.tensor([2.0, 0.0, -1.0], dtype=torch.float64), 0)[0].item()
-    return _compare(answer, p0 - 1, "dCE/dz_0", "the gradient is p - y: p_0 - 1", tol=5e-4)
+    return _compare(answer, p0 - 1, "∂CE/∂z_0", "softmax + 交叉熵对 logits 的梯度是 p − y", tol=5e-4)
 
 
 def check_focal_factor(answer) -> CheckResult:
     """Exercise: the modulating factor (1 - p_t)^γ for p_t = 0.9 and γ = 2."""
-    return _compare(answer, (1 - 0.9) ** 2, "(1 - p_t)^gamma at p_t = 0.9, gamma = 2", "(1 - 0.9)^2", tol=1e-9)
+    return _compare(answer, (1 - 0.9) ** 2, "p_t = 0.9、γ = 2 时的调制因子", "调制因子是 (1 − p_t)^γ", tol=1e-9)
 
 
 def check_label_smoothing_target(answer) -> CheckResult:
     """Exercise: with label smoothing ε = 0.1 and 10 classes, the target of the true class."""
-    return _compare(answer, 1 - 0.1 + 0.1 / 10, "smoothed target of the true class", "(1 - ε)·1 + ε/C", tol=1e-9)
+    return _compare(answer, 1 - 0.1 + 0.1 / 10, "平滑后真实类别的目标值", "(1 − ε)·y + ε/C，C 为类别数", tol=1e-9)
 
 
 def check_prior_bias(answer) -> CheckResult:
     """Exercise: RetinaNet's initial classifier bias for the prior π = 0.01 (to 3 decimals)."""
     import math
 
-    return _compare(answer, -math.log((1 - 0.01) / 0.01), "prior bias b", "b = -log((1 - π) / π)", tol=5e-4)
+    return _compare(answer, -math.log((1 - 0.01) / 0.01), "先验偏置 b", "要求 sigmoid(b) = π，解出 b", tol=5e-4)
 
 
 def check_bn_params(answer) -> CheckResult:
@@ -192,8 +197,8 @@ def check_bn_params(answer) -> CheckResult:
     from .norm import BatchNorm2d
 
     expected = sum(p.numel() for p in BatchNorm2d(256).parameters())
-    return _compare(answer, expected, "learnable parameters of BatchNorm2d(256)",
-                    "gamma and beta per channel; the running statistics are buffers, not parameters")
+    return _compare(answer, expected, "BatchNorm2d(256) 的可学习参数量",
+                    "每个通道一个 γ 和一个 β；滑动统计量是 buffer，不是参数")
 
 
 def check_dropout_scale(answer) -> CheckResult:
@@ -203,7 +208,7 @@ def check_dropout_scale(answer) -> CheckResult:
     from .norm import dropout
 
     kept = dropout(torch.ones(1000, dtype=torch.float64), 0.2, generator=torch.Generator().manual_seed(0)).max()
-    return _compare(answer, kept.item(), "inverted-dropout scale", "1 / (1 - p), p being the drop probability",
+    return _compare(answer, kept.item(), "inverted dropout 的放大系数", "保留的值要除以保留概率 1 − p（p 为丢弃概率）",
                     tol=1e-9)
 
 
@@ -216,7 +221,8 @@ def check_running_mean(answer) -> CheckResult:
     rm, rv = torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
     for _ in range(3):
         batch_norm(torch.tensor([[1.0], [3.0]], dtype=torch.float64), rm, rv, training=True, momentum=0.1)
-    return _compare(answer, rm.item(), "running mean after 3 steps", "each step: (1 - m)·running + m·2", tol=1e-4)
+    return _compare(answer, rm.item(),
+                    "3 步之后的 running mean", "每一步：running ← (1 − m)·running + m·batch_mean", tol=1e-4)
 
 
 def check_adam_first_step(answer) -> CheckResult:
@@ -229,7 +235,8 @@ def check_adam_first_step(answer) -> CheckResult:
     opt = Adam([p], lr=0.01, eps=0.0)
     p.grad = torch.tensor([5.0], dtype=torch.float64)
     opt.step()
-    return _compare(answer, p.item(), "Adam's first step", "with bias correction m̂ = g and v̂ = g²", tol=1e-9)
+    return _compare(answer, p.item(),
+                    "Adam 第一步的参数变化量 Δθ", "偏差修正后第一步 m̂ = g、v̂ = g²；别忘了符号", tol=1e-9)
 
 
 def check_momentum_velocity(answer) -> CheckResult:
@@ -243,13 +250,12 @@ def check_momentum_velocity(answer) -> CheckResult:
     for _ in range(1000):
         p.grad = torch.ones(1, dtype=torch.float64)
         opt.step()
-    return _compare(answer, opt.state[p]["momentum_buffer"].item(), "limit of the velocity", "v = μv + 1 at its fixed "
-                    "point", tol=1e-6)
+    return _compare(answer, opt.state[p]["momentum_buffer"].item(), "速度的极限", "在不动点 v = μv + 1", tol=1e-6)
 
 
 def check_linear_scaling_lr(answer) -> CheckResult:
     """Exercise: learning rate for batch 1024 by the linear rule, from 0.1 at batch 256."""
-    return _compare(answer, 0.1 * 1024 / 256, "linearly scaled learning rate", "lr × (new batch / old batch)", tol=1e-9)
+    return _compare(answer, 0.1 * 1024 / 256, "按线性规则放缩后的学习率", "lr × (新 batch / 旧 batch)", tol=1e-9)
 
 
 def check_xavier_bound(answer) -> CheckResult:
@@ -261,7 +267,8 @@ def check_xavier_bound(answer) -> CheckResult:
     from .init import fan_in_and_fan_out
 
     fan_in, fan_out = fan_in_and_fan_out(torch.empty(100, 300))
-    return _compare(answer, math.sqrt(6 / (fan_in + fan_out)), "Xavier-uniform bound", "√(6 / (fan_in + fan_out))",
+    return _compare(answer, math.sqrt(6 / (fan_in + fan_out)),
+                    "Xavier 均匀分布的边界 a", "a = √(6 / (fan_in + fan_out))",
                     tol=5e-5)
 
 
@@ -274,7 +281,9 @@ def check_he_std(answer) -> CheckResult:
     from .init import calculate_gain, fan_in_and_fan_out
 
     fan_in, _ = fan_in_and_fan_out(torch.empty(64, 512, 3, 3))
-    return _compare(answer, calculate_gain("relu") / math.sqrt(fan_in), "He-normal std", "√2 / √(512·3·3)", tol=5e-5)
+    return _compare(answer, calculate_gain(
+                    "relu") / math.sqrt(fan_in), "He 正态初始化的标准差",
+                    "std = gain / √fan_in，ReLU 的 gain 是 √2，卷积的 fan_in = C_in·k·k", tol=5e-5)
 
 
 def check_linear_grad(answer) -> CheckResult:
@@ -284,7 +293,7 @@ def check_linear_grad(answer) -> CheckResult:
     w = Value(0.7)
     loss = 0.5 * (w * 2.0 + (-0.3) - 1.5) ** 2
     loss.backward()
-    return _compare(answer, w.grad, "dL/dw", "(y - y_gt)·x", tol=1e-9)
+    return _compare(answer, w.grad, "∂L/∂w", "链式法则：∂L/∂y · ∂y/∂w", tol=1e-9)
 
 
 def check_iou_value(answer) -> CheckResult:
@@ -295,7 +304,7 @@ def check_iou_value(answer) -> CheckResult:
 
     iou = box_iou(torch.tensor([[0.0, 0, 10, 10]], dtype=torch.float64), torch.tensor([[5.0, 5, 15, 15]],
                                                                                       dtype=torch.float64))
-    return _compare(answer, iou.item(), "IoU", "intersection 5·5 over union 100 + 100 - 25", tol=5e-4)
+    return _compare(answer, iou.item(), "IoU", "交集面积 / (两框面积之和 − 交集面积)", tol=5e-4)
 
 
 def check_anchor_count(answer) -> CheckResult:
@@ -303,8 +312,8 @@ def check_anchor_count(answer) -> CheckResult:
     h, w = 600, 1000
     for _ in range(4):                                   # the four 2x2/2 max-pools before conv5_3
         h, w = conv_output_size(h, 2, 2), conv_output_size(w, 2, 2)
-    return _compare(answer, h * w * 9, "number of anchors",
-                    "stride 16 with floor at each pool: 1000 → 62, 600 → 37; then × 9 per cell")
+    return _compare(answer, h * w * 9, "anchor 总数",
+                    "四次 2×2/2 池化，每次向下取整，得到特征图的宽高；每个位置 9 个 anchor")
 
 
 def check_roi_pool_start(answer) -> CheckResult:
@@ -314,7 +323,8 @@ def check_roi_pool_start(answer) -> CheckResult:
     from .roi import _round_half_away
 
     col = int(_round_half_away(torch.tensor(40 / 16)).item())
-    return _compare(answer, col, "first feature column", "40/16 = 2.5, and C's round() sends halves away from 0")
+    return _compare(answer, col,
+                    "起始特征列（从 0 开始）", "x1 · spatial_scale 之后取整；C 的 round() 把 .5 舍入到远离 0 的一侧")
 
 
 def check_box_delta_th(answer) -> CheckResult:
@@ -325,7 +335,7 @@ def check_box_delta_th(answer) -> CheckResult:
 
     t = BoxCoder().encode_single(torch.tensor([[10.0, 0, 110, 100]], dtype=torch.float64),
                                  torch.tensor([[0.0, 0, 100, 50]], dtype=torch.float64))
-    return _compare(answer, t[0, 3].item(), "t_h", "log(h_gt / h_anchor)", tol=5e-4)
+    return _compare(answer, t[0, 3].item(), "t_h", "t_h = log(h_gt / h_anchor)", tol=5e-4)
 
 
 def check_vit_tokens(answer) -> CheckResult:
@@ -335,7 +345,7 @@ def check_vit_tokens(answer) -> CheckResult:
     from .vit import PatchEmbedding
 
     n = PatchEmbedding(384, 16, 3, 8)(torch.zeros(1, 3, 384, 384)).shape[1] + 1
-    return _compare(answer, n, "number of tokens", "(384 / 16)² patches plus the class token")
+    return _compare(answer, n, "token 数", "图像块数 (H / P)² 再加上 class token")
 
 
 def check_mha_params(answer) -> CheckResult:
@@ -343,19 +353,20 @@ def check_mha_params(answer) -> CheckResult:
     from .attention import MultiHeadAttention
 
     n = sum(p.numel() for p in MultiHeadAttention(512, 8).parameters())
-    return _compare(answer, n, "parameters", "W_q, W_k, W_v, W_o are each 512 × 512 plus a bias; the heads add none")
+    return _compare(answer, n, "参数量", "W_q、W_k、W_v、W_o 各是 d × d 加偏置；多头不增加参数")
 
 
 def check_qk_variance(answer) -> CheckResult:
     """Exercise: var(q·k) when q, k have d_k = 64 independent entries of mean 0 and variance 1."""
-    return _compare(answer, 64, "var(q·k)", "a sum of d_k products, each of variance 1", tol=1e-9)
+    return _compare(answer, 64, "var(q·k)", "q·k 是 d_k 个独立乘积之和，每个乘积的方差是 1", tol=1e-9)
 
 
 def check_pe_value(answer) -> CheckResult:
     """Exercise: PE(pos=2, 1) — the cos channel of the first frequency — for d_model = 512."""
     from .attention import sinusoidal_position_encoding
 
-    return _compare(answer, sinusoidal_position_encoding(3, 512)[2, 1].item(), "PE(2, 1)", "cos(2 / 10000^0)",
+    return _compare(answer, sinusoidal_position_encoding(3, 512)[2, 1].item(),
+                    "PE(2, 1)", "奇数通道 2i+1 是 cos(pos / 10000^(2i/d_model))",
                     tol=5e-4)
 
 
@@ -367,12 +378,12 @@ def check_imbalanced_accuracy(answer) -> CheckResult:
 
     y = torch.cat([torch.ones(100, dtype=torch.long), torch.zeros(9900, dtype=torch.long)])
     cm = confusion_matrix(y, torch.zeros_like(y), num_classes=2)
-    return _compare(answer, (cm.trace() / cm.sum()).item(), "accuracy", "(TP + TN) / all with TP = 0", tol=5e-4)
+    return _compare(answer, (cm.trace() / cm.sum()).item(), "准确率", "(TP + TN) / 全部样本", tol=5e-4)
 
 
 def check_f1_value(answer) -> CheckResult:
     """Exercise: F1 when precision = 0.5 and recall = 1.0."""
-    return _compare(answer, 2 * 0.5 * 1.0 / 1.5, "F1", "the harmonic mean 2PR / (P + R)", tol=5e-4)
+    return _compare(answer, 2 * 0.5 * 1.0 / 1.5, "F1", "调和平均 2PR / (P + R)", tol=5e-4)
 
 
 def check_fbeta_value(answer) -> CheckResult:
@@ -382,4 +393,4 @@ def check_fbeta_value(answer) -> CheckResult:
 
 def check_r2_value(answer) -> CheckResult:
     """Exercise: R² of a model whose MSE is 2 on targets of variance 8."""
-    return _compare(answer, 1 - 2 / 8, "R²", "1 − MSE / Var(y)", tol=5e-4)
+    return _compare(answer, 1 - 2 / 8, "R²", "R² = 1 − MSE / Var(y)", tol=5e-4)

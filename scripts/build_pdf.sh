@@ -10,21 +10,12 @@ bash scripts/setup_env.sh --with-pdf
 . .venv/bin/activate
 export MPLBACKEND=Agg PYTHONHASHSEED=0
 start=$SECONDS
-# Same rule as build_book.sh: no chapter output older than the library it shows.
-lib=$(find cvbook_lib -name '*.py' | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)
-if [ "$(cat _build/.cvbook-lib 2>/dev/null)" != "$lib" ]; then
-  rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute
-fi
-# Sphinx re-reads a page only when its source or the configuration changed: after a change of the
-# book's extension (_ext/), read every page again.
-ext=$(cat _ext/*.py | sha256sum | cut -d' ' -f1)
-if [ "$(cat _build/.cvbook-ext 2>/dev/null)" != "$ext" ]; then
-  rm -rf _build/.doctrees
-fi
+# shellcheck source=scripts/book_cache.sh
+. scripts/book_cache.sh
+drop_stale_caches
 rm -rf _build/singlehtml _build/pdf/cvbook.pdf _build/pdf/cvbook.json
 jupyter-book build -W -n --keep-going --builder singlehtml .
-echo "$lib" > _build/.cvbook-lib
-echo "$ext" > _build/.cvbook-ext
+record_caches
 echo "== single-page HTML: $(( SECONDS - start )) s"
 start=$SECONDS
 python scripts/print_pdf.py

@@ -22,27 +22,22 @@ checked (tests/test_pdf.py reads the PDF and this report).
 from __future__ import annotations
 
 import argparse
-import functools
 import io
 import json
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import unicodedata
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from offline_site import CHROMIUM_ARGS, QuietHandler, offline_route, serve
 
 REPO = Path(__file__).resolve().parents[1]
 SINGLEHTML = REPO / "_build" / "singlehtml"
 OUTPUT = REPO / "_build" / "pdf" / "cvbook.pdf"
 CSS = Path(__file__).with_name("print_pdf.css")
-# The same switches as tests/test_html.py: no sandbox (containers), no network but 127.0.0.1.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 # A4 minus the margins below, in CSS pixels (96 per inch): the width the print layout has.
 MARGIN = {"top": "16mm", "bottom": "16mm", "left": "15mm", "right": "15mm"}
 COLUMN_PX = round((210 - 30) / 25.4 * 96)
@@ -58,11 +53,8 @@ FONTS = {  # (CSS family, weight): (fontconfig pattern, the family fc-match must
 FONT_URL = "/_cvbook_pdf_fonts/"
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
+class _QuietHandler(QuietHandler):
     fonts: Path | None = None
-
-    def log_message(self, *args):
-        pass
 
     def translate_path(self, path):
         if self.fonts is not None and path.startswith(FONT_URL):
@@ -313,20 +305,10 @@ def main() -> int:
     font_faces = cjk_fonts(args.output.parent / "fonts")
     fonts_made = time.monotonic()
     handler = type("Handler", (_QuietHandler,), {"fonts": args.output.parent / "fonts"})
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 functools.partial(handler, directory=str(args.source)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    site = f"http://127.0.0.1:{server.server_address[1]}"
+    server, site = serve(args.source, handler)
     outside: list[str] = []
     failed: list[str] = []
-
-    def route(r):
-        url = r.request.url
-        if url.startswith(site) or url.startswith(("data:", "blob:")):
-            r.continue_()
-        else:
-            outside.append(url)
-            r.abort()
+    route = offline_route(site, outside)
 
     footer = (f'<div style="width:100%;text-align:center;font-size:9px;color:#444;font-family:{FONT}">'
               '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')

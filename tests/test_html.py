@@ -9,38 +9,29 @@ Build the book first (scripts/run_tests.sh does).
 
 from __future__ import annotations
 
-import functools
 import re
 import shutil
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import offline_site  # noqa: E402  (scripts/offline_site.py, shared with the PDF printer)
+
 HTML = REPO / "_build" / "html"
 PAGES = sorted(str(p.relative_to(HTML)) for p in HTML.rglob("*.html") if "_static" not in p.parts
                and "vendor" not in p.parts) if HTML.is_dir() else ["<book not built>"]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest's output clean
-        pass
 
 
 @pytest.fixture(scope="module")
 def site():
     if not (HTML / "index.html").is_file():
         pytest.fail("the book is not built: run `bash scripts/build_book.sh` (run_tests.sh builds it first)")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(HTML)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server, url = offline_site.serve(HTML)
+    yield url
     server.shutdown()
 
 
@@ -51,7 +42,7 @@ def browser():
     if executable is None:
         pytest.fail("Debian's chromium is not installed: `apt-get install chromium` (run_tests.sh does)")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=executable, args=offline_site.CHROMIUM_ARGS)
         yield b
         b.close()
 
@@ -60,16 +51,7 @@ def _open(browser, site, path):
     """Open one page offline; return (page, outside requests, JavaScript errors)."""
     context = browser.new_context()
     outside: list[str] = []
-
-    def route(r):
-        url = r.request.url
-        if url.startswith(site) or url.startswith(("data:", "blob:")):
-            r.continue_()
-        else:
-            outside.append(url)
-            r.abort()
-
-    context.route("**/*", route)
+    context.route("**/*", offline_site.offline_route(site, outside))
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -280,6 +262,12 @@ def test_search_results_page_lists_the_chapter(browser, site, query, chapter):
     page.wait_for_selector("#search-results ul.search li", timeout=30_000)
     links = page.locator("#search-results ul.search li a").evaluate_all("(as) => as.map(a => a.href)")
     assert any(f"/{chapter}.html" in href for href in links), f"{query}: {links[:10]}"
+    # Each result's snippet shows formulas as plain text, not their TeX source.
+    page.wait_for_function("(n) => document.querySelectorAll('#search-results li p.context').length >= n",
+                           arg=min(3, len(links)), timeout=30_000)
+    snippets = page.locator("#search-results li p.context").all_inner_texts()
+    raw = [t for t in snippets if re.search(r"\\[()\[\]]|\\(frac|lfloor|sqrt|text|mathrm|cdot)\b|\$\$", t)]
+    assert raw == [], f"{query}: search snippets show TeX: {raw[:2]}"
     if query == "NMS":
         users = {p for p in PAGES if p not in ("search.html", "genindex.html")
                  and re.search(r"\bNMS\b", (HTML / p).read_text(encoding="utf-8"))}

@@ -106,7 +106,7 @@ def test_animation_is_offline_and_explorer_builds():
 def test_exercise_checks():
     assert exercises.check_conv_output_size(conv_output_size(227, 11, 4))
     assert not exercises.check_conv_output_size(54)
-    assert "give one number" in repr(exercises.check_conv_output_size("55"))
+    assert "请给出一个数" in repr(exercises.check_conv_output_size("55"))
     assert repr(exercises.check_transpose_output_size(14)).startswith("✓")
     assert not exercises.check_conv_params(conv2d_params(128, 256, 3))
     assert exercises.check_conv_params(256 * 32 * 9 + 256)
@@ -118,16 +118,17 @@ def test_exercise_checks():
 def test_exercise_checks_take_numpy_and_torch_numbers(answer):
     result = exercises.check_conv_output_size(answer)
     assert result, repr(result)
-    assert repr(result) in ("✓ AlexNet conv1 output side = 55", "✓ AlexNet conv1 output side = 55.0")
+    assert repr(result) in ("✓ AlexNet conv1 的输出边长 = 55", "✓ AlexNet conv1 的输出边长 = 55.0")
 
 
 @pytest.mark.parametrize("answer", [None, True, np.bool_(True), torch.tensor(True), "55", [55],
-                                    np.array([55, 55]), torch.tensor([55, 55]), 55j, float("nan")])
+                                    np.array([55, 55]), torch.tensor([55, 55]), 55j, float("nan"),
+                                    torch.tensor(55.0, device="meta"), np.array("55")])
 def test_exercise_checks_reject_what_is_not_one_number(answer):
     result = exercises.check_conv_output_size(answer)
     assert not result and repr(result).startswith("✗")
     if answer is None:
-        assert "no answer yet" in repr(result)
+        assert "还没有作答" in repr(result)
 
 
 def test_every_exercise_check_is_exported_and_rejects_a_placeholder():
@@ -135,7 +136,7 @@ def test_every_exercise_check_is_exported_and_rejects_a_placeholder():
     assert len(names) == len({n for n in dir(exercises) if n.startswith("check_")})
     for name in names:
         result = getattr(exercises, name)(None)
-        assert not result and "no answer yet" in repr(result), name
+        assert not result and "还没有作答" in repr(result), name
 
 
 def test_rf_view_matches_the_table_and_pool_view_matches_torch():
