@@ -168,11 +168,11 @@ def _search_dictionary(app):
     if not app.config.language.startswith("zh"):
         return
     glossary = Path(app.srcdir) / "appendix" / "glossary.md"
-    app.env.cvbook_glossary = glossary_terms(glossary)
+    app.env.cvbook_glossary = glossary_terms(glossary) if glossary.is_file() else {}
     words = {w for rows in app.env.cvbook_glossary.values() for zh, _ in rows for w in _cjk_runs(chinese_words(zh))}
     # and the Chinese of every page title (损失函数, 初始化与反向传播, 面试题库, ...)
     src = Path(app.srcdir)
-    for page in [*sorted(src.glob("chapters/*.md")), *sorted(src.glob("appendix/*.md")), src / "intro.md"]:
+    for page in [*sorted(src.glob("chapters/*.md")), *sorted(src.glob("appendix/*.md")), *src.glob("intro.md")]:
         title = re.search(r"^# (.+)$", page.read_text(encoding="utf-8"), re.M)
         words |= set(_cjk_runs(chinese_words(title.group(1)))) if title else set()
     words = sorted(words)

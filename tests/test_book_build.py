@@ -6,6 +6,7 @@ what is tested) in a temporary folder.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,7 @@ def _build(tmp_path: Path, tags: str) -> subprocess.CompletedProcess:
     (tmp_path / "references.bib").write_text((REPO / "references.bib").read_text(encoding="utf-8"), encoding="utf-8")
     config["sphinx"]["local_extensions"] = {"cvbook_offline": str(REPO / "_ext")}
     config["sphinx"]["config"]["html_extra_path"] = []
+    shutil.copytree(REPO / "book_assets", tmp_path / "book_assets")  # the favicon and the book's CSS/JS
     (tmp_path / "_config.yml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: probe\n", encoding="utf-8")
     (tmp_path / "probe.md").write_text(PAGE.format(tags=tags), encoding="utf-8")
