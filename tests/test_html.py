@@ -70,7 +70,8 @@ RAW_LATEX_JS = r"""() => {
   copy.querySelectorAll("mjx-container, pre, code, script, style, .highlight, .cell_input").forEach(e => e.remove());
   const text = copy.textContent;
   const found = [];
-  for (const m of text.matchAll(/\$\$|\$\\|\\(frac|lfloor|rfloor|sqrt|begin|end|mathrm|cdot|sum|left|right|text)\b/g)) {
+  const tex = /\$\$|\$\\|\\(frac|lfloor|rfloor|sqrt|begin|end|mathrm|cdot|sum|left|right|text)\b|[\^_]\{/g;
+  for (const m of text.matchAll(tex)) {
     found.push(text.slice(Math.max(0, m.index - 30), m.index + 30).replace(/\s+/g, " "));
   }
   return found.slice(0, 5);
