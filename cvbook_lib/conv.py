@@ -5,6 +5,15 @@ correlation in ``correlate``; all are re-exported here).
 Every function mirrors the PyTorch reference named in its docstring (same arguments, defaults
 and semantics) and is tested against it in ``tests/test_conv.py``. None calls the torch
 convolution it re-implements: the work is slicing, one matmul, and scatter-adds.
+As in torch: NaN and inf propagate through the sums (zero padding is multiplied like any input, so a
+NaN or inf weight gives NaN where it meets padding, as torch's float64 and unbatched paths compute;
+its float32 oneDNN and cuDNN paths skip padded taps, so their border values may be finite there), an
+empty batch gives an empty output, zero
+channels / height / width or an empty kernel are refused, and ``weight``/``bias`` must have the
+input's dtype and device (torch does not promote a float64 bias either). Deliberate difference:
+integer, bool and complex tensors are refused where a floating tensor is needed (torch convolves
+integer and complex tensors). A ``grad_output`` of another floating dtype is cast to the input's, as
+autograd does.
 Reference: Chellapilla, Puri & Simard, "High Performance Convolutional Neural Networks for
 Document Processing" (2006) for im2col; Dumoulin & Visin, "A guide to convolution arithmetic
 for deep learning" (2016) for the size formulas.
@@ -16,6 +25,8 @@ import torch
 
 from ._checks import as_pair, check_int, check_tensor
 from .conv_arith import (
+    _out_hw,
+    _string_padding,
     conv2d_macs,
     conv2d_params,
     conv_output_size,
@@ -78,15 +89,27 @@ def _batched(x: torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
     return (x.unsqueeze(0), True) if x.dim() == 3 else (x, False)
 
 
+def _image(x: torch.Tensor, name: str = "input") -> tuple[torch.Tensor, bool]:
+    """``_batched`` plus torch's rule that only the batch may be empty (C, H, W >= 1)."""
+    x4, unbatched = _batched(x, name)
+    if 0 in x4.shape[1:]:
+        raise ValueError(f"{name} must have non-zero channels, height and width (only the batch may be "
+                         f"empty), got shape {tuple(x.shape)}")
+    return x4, unbatched
+
+
 def _conv_setup(x, weight, bias, stride, padding, dilation, groups, transposed=False):
-    """Validate a conv call the way F.conv2d does; return the parsed geometry."""
+    """Validate a conv call the way F.conv2d does (before computing); return the parsed geometry."""
     check_tensor(weight, "weight", ndims=(4,), floating=True)
-    check_int(groups, "groups", 1)
+    groups = check_int(groups, "groups", 1)
     if weight.dtype != x.dtype or weight.device != x.device:
         raise TypeError(f"weight must match input's dtype and device ({x.dtype}, {x.device}), "
                         f"got ({weight.dtype}, {weight.device})")
     s, d = as_pair(stride, "stride", 1), as_pair(dilation, "dilation", 1)
     C, F, (kh, kw) = x.shape[1], weight.shape[0], weight.shape[2:]
+    if 0 in weight.shape:
+        raise ValueError(f"weight must have non-zero channels and kernel size (F.conv2d refuses an empty "
+                         f"kernel), got shape {tuple(weight.shape)}")
     if C % groups:
         raise ValueError(f"groups={groups} must divide the input channels, got {C} channels")
     if transposed:
@@ -99,37 +122,21 @@ def _conv_setup(x, weight, bias, stride, padding, dilation, groups, transposed=F
             raise ValueError(f"input has {C} channels but weight {tuple(weight.shape)} with groups={groups} "
                              f"expects {weight.shape[1] * groups}")
         if F % groups:
-            raise ValueError(f"groups={groups} must divide out_channels={F}")
+            raise ValueError(f"groups={groups} must divide out_channels={F} (weight.shape[0])")
         out_channels = F
     if bias is not None:
         check_tensor(bias, "bias", ndims=(1,), floating=True)
+        if bias.dtype != x.dtype or bias.device != x.device:  # F.conv2d refuses a mixed bias too
+            raise TypeError(f"bias must match input's dtype and device ({x.dtype}, {x.device}), "
+                            f"got ({bias.dtype}, {bias.device})")
         if bias.shape[0] != out_channels:
             raise ValueError(f"bias must have {out_channels} elements, got {bias.shape[0]}")
     if isinstance(padding, str):
-        if transposed or padding not in ("same", "valid"):
-            allowed = "an int or a pair" if transposed else "an int, a pair, 'same' or 'valid'"
-            raise ValueError(f"padding must be {allowed}, got {padding!r}")
-        if padding == "same" and s != (1, 1):
-            raise ValueError(f"padding='same' needs stride 1 (as in PyTorch), got stride={stride!r}")
-        if padding == "valid":
-            pads = (0, 0, 0, 0)
-        else:  # total d*(k-1); the extra one of an even kernel goes bottom/right, as in PyTorch
-            th, tw = d[0] * (kh - 1), d[1] * (kw - 1)
-            pads = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+        pads = _string_padding(padding, transposed, s, d, kh, kw)
     else:
         ph, pw = as_pair(padding, "padding", 0)
         pads = (ph, ph, pw, pw)
     return s, pads, d, (kh, kw), out_channels
-
-
-def _out_hw(H, W, pads, kernel, stride, dilation):
-    """(H_out, W_out) of a window sliding over the padded input; raise if the window does not fit."""
-    Hp, Wp = H + pads[0] + pads[1], W + pads[2] + pads[3]
-    span = tuple(dilation[i] * (kernel[i] - 1) + 1 for i in range(2))
-    if span[0] > Hp or span[1] > Wp:
-        raise ValueError(f"kernel {tuple(kernel)} with dilation {tuple(dilation)} spans {span}, larger than "
-                         f"the padded input {(Hp, Wp)}")
-    return (Hp - span[0]) // stride[0] + 1, (Wp - span[1]) // stride[1] + 1
 
 
 # ---------------------------------------------------------------- im2col / col2im
@@ -142,7 +149,7 @@ def im2col(input: torch.Tensor, kernel_size, dilation=1, padding=0, stride=1) ->
     Returns:
         Tensor[N, C*kh*kw, L] (or [C*kh*kw, L]) with ``L = H_out * W_out`` blocks, channel-major.
     """
-    x, unbatched = _batched(input, "input")
+    x, unbatched = _image(input)
     k, d = as_pair(kernel_size, "kernel_size", 1), as_pair(dilation, "dilation", 1)
     p, s = as_pair(padding, "padding", 0), as_pair(stride, "stride", 1)
     out_hw = _out_hw(x.shape[2], x.shape[3], (p[0], p[0], p[1], p[1]), k, s, d)
@@ -182,7 +189,7 @@ def conv2d_naive(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
     ``out[n, f, i, j] = bias[f] + sum_{c,u,v} x_pad[n, c, i*s + u*d, j*s + v*d] * weight[f, c, u, v]``,
     summing only over the ``C/groups`` channels of ``f``'s group. Same arguments as ``conv2d``.
     """
-    x, unbatched = _batched(input, "input")
+    x, unbatched = _image(input)
     s, pads, d, (kh, kw), F = _conv_setup(x, weight, bias, stride, padding, dilation, groups)
     N, C, H, W = x.shape
     Ho, Wo = _out_hw(H, W, pads, (kh, kw), s, d)
@@ -216,7 +223,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     The columns are kH*kW times larger than the input, so they are built a few images at a time
     (at most about 4 M elements, 16 MiB in float32): memory stays bounded and the buffer stays warm.
     """
-    x, unbatched = _batched(input, "input")
+    x, unbatched = _image(input)
     s, pads, d, k, F = _conv_setup(x, weight, bias, stride, padding, dilation, groups)
     N, C, H, W = x.shape
     Ho, Wo = _out_hw(H, W, pads, k, s, d)
@@ -248,7 +255,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Returns:
         Tensor[N, C_out, H_out, W_out], ``H_out = (H-1)*stride - 2*padding + dilation*(kH-1) + output_padding + 1``.
     """
-    x, unbatched = _batched(input, "input")
+    x, unbatched = _image(input)
     s, pads, d, k, F = _conv_setup(x, weight, bias, stride, padding, dilation, groups, transposed=True)
     op = as_pair(output_padding, "output_padding", 0)
     N, C, H, W = x.shape
@@ -275,19 +282,26 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     Returns:
         (grad_input like input, grad_weight like weight, grad_bias Tensor[C_out]).
     """
-    x, unbatched = _batched(input, "input")
+    check_tensor(grad_output, "grad_output", ndims=(3, 4), floating=True)
+    x, unbatched = _image(input)
     s, pads, d, k, F = _conv_setup(x, weight, None, stride, padding, dilation, groups)
     N, C, H, W = x.shape
     Ho, Wo = _out_hw(H, W, pads, k, s, d)
-    check_tensor(grad_output, "grad_output", ndims=(input.dim(),), floating=True)
-    go = grad_output.unsqueeze(0) if unbatched else grad_output
-    if tuple(go.shape) != (N, F, Ho, Wo):
-        raise ValueError(f"grad_output must have shape {(N, F, Ho, Wo)}, got {tuple(go.shape)}")
+    go = grad_output.unsqueeze(0) if grad_output.dim() == 3 else grad_output
+    if grad_output.dim() != input.dim() or tuple(go.shape) != (N, F, Ho, Wo):
+        want = (F, Ho, Wo) if unbatched else (N, F, Ho, Wo)
+        raise ValueError(f"grad_output must have the shape {want} of conv2d's output for input of shape "
+                         f"{tuple(input.shape)}, weight of shape {tuple(weight.shape)} and these stride, padding, "
+                         f"dilation, groups; got {tuple(grad_output.shape)}")
+    if go.device != x.device:
+        raise ValueError(f"grad_output must be on input's device {x.device}, got {go.device}")
+    go = go.to(x.dtype)  # autograd casts a floating grad_output to the output's dtype
     go = go.reshape(N, groups, F // groups, Ho * Wo)                    # (N, G, Fg, L)
-    cols = _unfold(_pad(x, *pads), k, d, s, (Ho, Wo)).view(N, groups, -1, Ho * Wo)  # (N, G, K, L)
+    K = (C // groups) * k[0] * k[1]
+    cols = _unfold(_pad(x, *pads), k, d, s, (Ho, Wo)).view(N, groups, K, Ho * Wo)  # (N, G, K, L)
     grad_weight = torch.matmul(go, cols.transpose(2, 3)).sum(0).reshape(weight.shape)
     w = weight.reshape(groups, F // groups, -1)                         # (G, Fg, K)
-    grad_cols = torch.matmul(w.transpose(1, 2), go).reshape(N, -1, Ho * Wo)
+    grad_cols = torch.matmul(w.transpose(1, 2), go).reshape(N, groups * K, Ho * Wo)
     canvas = (H + pads[0] + pads[1], W + pads[2] + pads[3])
     grad_input = _fold(grad_cols, canvas, k, d, s, (Ho, Wo))[:, :, pads[0]:pads[0] + H, pads[2]:pads[2] + W]
     grad_bias = go.sum(dim=(0, 3)).reshape(F)

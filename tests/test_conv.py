@@ -1,6 +1,7 @@
 """cvbook_lib.conv against torch.nn.functional, scipy.signal and FlopCounterMode."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -248,7 +249,7 @@ def test_size_and_cost_bad_input():
         conv.correlate2d(torch.ones(3, 3), torch.ones(2, 2), "circular")
     with pytest.raises(ValueError, match="L=10 blocks"):
         conv.col2im(torch.zeros(1, 9, 10), (5, 5), 3)
-    with pytest.raises(ValueError, match="grad_output must have shape"):
+    with pytest.raises(ValueError, match="grad_output must have the shape"):
         conv.conv2d_backward(torch.zeros(1, 6, 5, 5), X, WGT, groups=2)
     with pytest.raises(ValueError, match="input must be 3-D or 4-D"):
         conv.im2col(torch.zeros(8, 8), 3)
@@ -328,3 +329,175 @@ def test_conv2d_and_transpose_match_torch_on_random_configs(data):
             conv.conv_transpose2d(x, wt, b, s, p, (op, 0), g, d)
         return
     assert_close(conv.conv_transpose2d(x, wt, b, s, p, (op, 0), g, d), want)
+
+
+# ------------------------------------------------------------------ issue 15: the reference's semantics on every input
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize("shapes", [((6, 7), (3, 3)), ((5, 5), (2, 4)), ((3, 2), (5, 4)), ((4, 4), (4, 4))])
+def test_correlate_convolve_complex_match_scipy(mode, shapes):
+    """Complex input keeps its imaginary part; correlate2d conjugates in2 (also when 'valid' swaps)."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(shapes[0]) + 1j * rng.standard_normal(shapes[0])
+    b = rng.standard_normal(shapes[1]) + 1j * rng.standard_normal(shapes[1])
+    for ours, ref in ((conv.correlate2d, scipy.signal.correlate2d), (conv.convolve2d, scipy.signal.convolve2d)):
+        for x, y in ((a, b), (a, b.real), (a.real, b)):
+            got = ours(torch.from_numpy(x), torch.from_numpy(y), mode)
+            assert got.is_complex()
+            np.testing.assert_allclose(got.numpy(), ref(x, y, mode), atol=1e-12)
+    got = conv.correlate2d(torch.from_numpy(a).to(torch.complex64), torch.from_numpy(b.real).float(), mode)
+    assert got.dtype == torch.complex64
+
+
+@pytest.mark.parametrize("shapes", [((0, 6), (3, 2)), ((5, 6), (3, 0)), ((0, 6), (0, 2)), ((5, 0), (3, 2)),
+                                    ((0, 0), (3, 2)), ((5, 6), (0, 0)), ((1, 1), (0, 3))])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_correlate_convolve_empty_like_scipy(shapes, mode):
+    a, b = np.ones(shapes[0]), np.ones(shapes[1])
+    for ours, ref in ((conv.correlate2d, scipy.signal.correlate2d), (conv.convolve2d, scipy.signal.convolve2d)):
+        try:
+            want = ref(a, b, mode)
+        except ValueError:
+            with pytest.raises(ValueError, match="in1"):
+                ours(torch.from_numpy(a), torch.from_numpy(b), mode)
+            continue
+        got = ours(torch.from_numpy(a), torch.from_numpy(b), mode)
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_correlate_promotes_like_scipy_and_checks_its_arguments():
+    a, b = np.arange(12).reshape(3, 4), np.array([[0.5, -1.0]])
+    got = conv.correlate2d(torch.from_numpy(a), torch.from_numpy(b).float(), "same")
+    np.testing.assert_allclose(got.numpy(), scipy.signal.correlate2d(a, b, "same"), rtol=1e-6)
+    with pytest.raises(TypeError, match="in1 must be a torch.Tensor"):
+        conv.correlate2d(a, torch.from_numpy(b))
+    with pytest.raises(TypeError, match="mode must be one of"):
+        conv.convolve2d(torch.from_numpy(a), torch.from_numpy(b), 1)
+
+
+@pytest.mark.parametrize("shape", [(4, 2, 3, 0), (4, 2, 0, 3), (0, 2, 3, 3)])
+def test_conv_empty_kernel_is_refused_like_torch(shape):
+    x, w = rand(2, 2, 6, 6), rand(*shape)
+    with pytest.raises(RuntimeError):
+        F.conv2d(x, w, padding=1)
+    for fn in (conv.conv2d, conv.conv2d_naive):
+        with pytest.raises(ValueError, match="weight must have non-zero channels and kernel size"):
+            fn(x, w, padding=1)
+    with pytest.raises(ValueError, match="weight must have non-zero channels and kernel size"):
+        conv.conv2d_backward(rand(2, 4, 6, 6), x, w, padding=1)
+    wt = rand(2, *shape[1:]) if shape[0] else rand(2, 0, 3, 3)
+    with pytest.raises(RuntimeError):
+        F.conv_transpose2d(x, wt)
+    with pytest.raises(ValueError, match="weight must have non-zero channels and kernel size"):
+        conv.conv_transpose2d(x, wt)
+
+
+def test_conv_mixed_dtypes_are_refused_like_torch():
+    x, w, b = rand(1, 2, 5, 5, dtype=torch.float32), rand(3, 2, 3, 3, dtype=torch.float32), rand(3)
+    with pytest.raises(RuntimeError):
+        F.conv2d(x, w, b)
+    with pytest.raises(RuntimeError):  # torch's batched path (its one-image path promotes: we refuse always)
+        F.conv_transpose2d(x.expand(2, -1, -1, -1), rand(2, 3, 3, 3, dtype=torch.float32), b)
+    for call in (lambda: conv.conv2d(x, w, b), lambda: conv.conv2d_naive(x, w, b),
+                 lambda: conv.conv_transpose2d(x, rand(2, 3, 3, 3, dtype=torch.float32), b)):
+        with pytest.raises(TypeError, match="bias must match input's dtype"):
+            call()
+    with pytest.raises(TypeError, match="weight must match input's dtype"):
+        conv.conv2d(x, w.double())
+    with pytest.raises(TypeError, match="input must have a floating dtype"):
+        conv.conv2d(x.long(), w.long())
+
+
+def test_conv_empty_batch_like_torch_and_empty_image_refused():
+    x, w, b = rand(0, 4, 7, 6), rand(6, 2, 3, 2), rand(6)
+    want = F.conv2d(x, w, b, (2, 1), 1, 1, 2)
+    for fn in (conv.conv2d, conv.conv2d_naive):
+        assert fn(x, w, b, (2, 1), 1, 1, 2).shape == want.shape
+    wt = rand(4, 3, 3, 3)
+    assert conv.conv_transpose2d(x, wt, None, 2, 1, 1).shape == F.conv_transpose2d(x, wt, None, 2, 1, 1).shape
+    assert conv.im2col(x, 3, padding=1).shape == F.unfold(x, 3, padding=1).shape
+    cols = rand(0, 4 * 9, 42)
+    assert conv.col2im(cols, (7, 6), 3, padding=1).shape == F.fold(cols, (7, 6), 3, padding=1).shape
+    gx, gw, gb = conv.conv2d_backward(torch.zeros(want.shape, dtype=x.dtype), x, w, (2, 1), 1, 1, 2)
+    assert gx.shape == x.shape and torch.equal(gw, torch.zeros_like(w)) and torch.equal(gb, torch.zeros_like(b))
+    for shape in ((2, 4, 7, 0), (2, 4, 0, 6), (0, 7, 6)):
+        with pytest.raises(RuntimeError):
+            F.conv2d(rand(*shape), w, padding=1, groups=2)
+        with pytest.raises(ValueError, match="input must have non-zero channels, height and width"):
+            conv.conv2d(rand(*shape), w, padding=1, groups=2)
+        with pytest.raises(ValueError, match="input must have non-zero channels, height and width"):
+            conv.im2col(rand(*shape), 1, padding=1)
+
+
+def test_conv_nan_and_inf_propagate_like_torch():
+    """Zero padding is multiplied like input (0 * inf = NaN), as torch's float64 path computes."""
+    x, w = rand(2, 2, 6, 5), rand(3, 2, 3, 3)
+    x[0, 1, 2, 3], x[1, 0, 0, 0], w[1, 0, 0, 2] = math.nan, math.inf, -math.inf
+    for fn in (conv.conv2d, conv.conv2d_naive):
+        for padding in (1, "same", 0):
+            assert_close(fn(x, w, None, 1, padding), F.conv2d(x, w, None, 1, padding), equal_nan=True)
+    wt = rand(2, 3, 3, 3)
+    wt[0, 1, 1, 1] = math.inf
+    assert_close(conv.conv_transpose2d(x, wt, None, 2, 1), F.conv_transpose2d(x, wt, None, 2, 1), equal_nan=True)
+
+
+def test_conv_integer_and_option_arguments():
+    x, w = rand(1, 4, 7, 7), rand(6, 2, 3, 3)
+    n = np.int64
+    want = F.conv2d(x, w, None, 2, 1, 1, 2)
+    assert_close(conv.conv2d(x, w, None, n(2), (n(1), 1), n(1), n(2)), want)
+    assert_close(conv.conv_transpose2d(x, rand(4, 3, 3, 3), None, n(2), n(1), n(1)).shape[-1], 14)
+    for kwargs, error, match in [(dict(groups=True), TypeError, "groups must be an int"),
+                                 (dict(groups=2.0), TypeError, "groups must be an int"),
+                                 (dict(stride=(2, True)), TypeError, "stride must be an int or a pair"),
+                                 (dict(dilation=0), ValueError, "dilation must be >= 1"),
+                                 (dict(padding="SAME"), ValueError, "padding must be an int, a pair, 'same' or"),
+                                 (dict(padding=(1, 1, 1)), ValueError, "padding must be an int or a pair")]:
+        with pytest.raises(error, match=match):
+            conv.conv2d(x, w, **(dict(groups=2) | kwargs))
+    with pytest.raises(ValueError, match="padding must be an int or a pair"):
+        conv.conv_transpose2d(x, rand(4, 3, 3, 3), padding="valid")
+
+
+def test_conv2d_backward_casts_grad_output_like_autograd():
+    x, w = rand(2, 4, 7, 6, dtype=torch.float32), rand(6, 2, 3, 2, dtype=torch.float32)
+    xg, wg = x.clone().requires_grad_(), w.clone().requires_grad_()
+    y = F.conv2d(xg, wg, None, (2, 1), 1, 1, 2)
+    gy = rand(*y.shape)  # float64
+    y.backward(gy)
+    gx, gw, _ = conv.conv2d_backward(gy, x, w, (2, 1), 1, 1, 2)
+    assert gx.dtype == gw.dtype == torch.float32
+    assert_close(gx, xg.grad)
+    assert_close(gw, wg.grad)
+    with pytest.raises(TypeError, match="grad_output must have a floating dtype"):
+        conv.conv2d_backward(gy.long(), x, w, (2, 1), 1, 1, 2)
+
+
+def test_conv_arith_integers_flags_and_impossible_geometry():
+    n = np.int64
+    got = conv.conv_output_size(n(11), n(3), n(2), n(1), n(1), ceil_mode=np.bool_(True))
+    assert got == 6 and type(got) is int
+    assert type(conv.conv_transpose_output_size(n(5), n(3), n(2), n(1), n(1))) is int
+    assert conv.same_padding(n(13), n(4), n(3)) == conv.same_padding(13, 4, 3)
+    assert conv.conv2d_params(n(4), n(6), (n(3), 2), n(2), bias=np.bool_(False)) == 6 * 2 * 3 * 2
+    for bad in (True, 3.0, "3", None):
+        with pytest.raises(TypeError, match="kernel_size must be an int"):
+            conv.conv_output_size(10, bad)
+    for bad in ("False", None, 1, 0):
+        with pytest.raises(TypeError, match="ceil_mode must be a bool"):
+            conv.conv_output_size(10, 3, ceil_mode=bad)
+        with pytest.raises(TypeError, match="bias must be a bool"):
+            conv.conv2d_params(3, 8, 3, bias=bad)
+        with pytest.raises(TypeError, match="bias must be a bool"):
+            conv.separable_conv2d_params(3, 8, 3, bias=bad)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv.conv_output_size(4, 3, dilation=3)
+    with pytest.raises(ValueError, match="padding=3 is too large"):
+        conv.conv_transpose_output_size(2, 3, 1, 3)
+    with pytest.raises(ValueError, match="output_padding must be smaller than stride"):
+        conv.conv_transpose_output_size(4, 3, 2, 0, 2)
+    with pytest.raises(ValueError, match="in_channels must be an int >= 1"):
+        conv.conv2d_params(0, 8, 3)
+    with pytest.raises(ValueError, match="kernel_size must be >= 1"):
+        conv.conv2d_macs(4, 8, (3, 0), 5)
