@@ -1,10 +1,18 @@
-"""Anchors and matching: anchor generation equal to torchvision's ``AnchorGenerator``, box encoding
-equal to its ``BoxCoder``, k-means anchors with the 1 - IoU distance (YOLOv2), optimal assignment
-equal in total cost to ``scipy.optimize.linear_sum_assignment``, and DETR's Hungarian matcher.
+"""Anchors: anchor generation equal to torchvision's ``AnchorGenerator``, box encoding equal to its
+``BoxCoder`` (``encode_single`` / ``decode_single`` and the per-image list API ``encode`` / ``decode``),
+k-means anchors with the 1 - IoU distance (YOLOv2). The optimal assignment
+(``linear_sum_assignment``, equal to scipy's) and DETR's Hungarian matcher live in
+:mod:`cvbook_lib.matching` and are re-exported here.
 
-References: Ren et al. 2015 (anchors, box parametrization), Redmon & Farhadi 2017 (k-means anchors),
-Kuhn 1955 / Jonker & Volgenant 1987 (assignment), Carion et al. 2020 (DETR). Tested in
-``tests/test_anchors.py``.
+Integer, bool and complex tensors are refused where a floating tensor is needed (box codes, feature
+maps, base anchors, k-means sizes). Deliberate differences from the references, each a clear error:
+boxes with x2 < x1 (or a negative size) and a NaN ``bbox_xform_clip`` (torchvision computes with
+them); a (w, h) or base-anchor tensor that is not [N, 2] / [A, 4] (torchvision's broadcasting takes
+it as rows); bool or complex sizes; an ``image_size`` that is not a pair; in ``BoxCoder.encode`` lists
+of different numbers of images or of boxes per image (torchvision only needs equal totals).
+
+References: Ren et al. 2015 (anchors, box parametrization), Redmon & Farhadi 2017 (k-means anchors).
+Tested in ``tests/test_anchors.py``.
 """
 
 from __future__ import annotations
@@ -13,11 +21,41 @@ import math
 
 import torch
 
-from ._checks import check_choice, check_int, check_tensor
-from .boxes import _check_boxes, box_convert, generalized_box_iou
+from ._box_checks import _check_box_list, _check_boxes
+from ._checks import as_pair, check_choice, check_finite, check_float, check_int, check_tensor
+from .matching import hungarian_match, linear_sum_assignment
 
 __all__ = ["AnchorGenerator", "generate_anchors", "BoxCoder", "wh_iou", "kmeans_anchors",
            "linear_sum_assignment", "hungarian_match"]
+
+
+def _positive_reals(value, name: str) -> tuple:
+    """A non-empty list / tuple / 1-D tensor of finite numbers > 0, returned as a tuple (values unchanged)."""
+    if isinstance(value, torch.Tensor):
+        check_tensor(value, name, (1,), kind="real")
+        value = value.tolist()
+    elif type(value).__name__ == "ndarray":
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list or tuple of positive numbers, got {type(value).__name__} {value!r:.80}")
+    if len(value) == 0:
+        raise ValueError(f"{name} must hold at least one positive number, got {value!r}")
+    for i, v in enumerate(value):
+        check_float(v, f"{name}[{i}]", 0.0, min_open=True, allow_inf=False)
+    return tuple(value)
+
+
+def _dtype_device(dtype, device):
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.float32), got {dtype!r:.80}")
+    if isinstance(device, torch.device):
+        return dtype, device
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__} {device!r:.80}")
+    try:
+        return dtype, torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must name a device such as 'cpu' or 'cuda:0', got {device!r:.80}") from None
 
 
 def generate_anchors(scales, aspect_ratios, dtype=torch.float32, device="cpu") -> torch.Tensor:
@@ -26,30 +64,45 @@ def generate_anchors(scales, aspect_ratios, dtype=torch.float32, device="cpu") -
 
     Returns: Tensor[len(aspect_ratios) · len(scales), 4] in xyxy.
     """
-    scales = torch.as_tensor(scales, dtype=dtype, device=device)
-    ratios = torch.as_tensor(aspect_ratios, dtype=dtype, device=device)
-    if scales.dim() != 1 or ratios.dim() != 1 or not bool((scales > 0).all()) or not bool((ratios > 0).all()):
-        raise ValueError(f"scales and aspect_ratios must be non-empty sequences of positive numbers, "
-                         f"got {scales.tolist()} and {ratios.tolist()}")
-    h_ratio = torch.sqrt(ratios)
-    ws = (scales[None, :] / h_ratio[:, None]).reshape(-1)
-    hs = (scales[None, :] * h_ratio[:, None]).reshape(-1)
+    scales, aspect_ratios = _positive_reals(scales, "scales"), _positive_reals(aspect_ratios, "aspect_ratios")
+    dtype, device = _dtype_device(dtype, device)
+    s = torch.as_tensor(scales, dtype=dtype, device=device)
+    h_ratios = torch.sqrt(torch.as_tensor(aspect_ratios, dtype=dtype, device=device))
+    w_ratios = 1 / h_ratios                                            # torchvision's order of operations
+    ws = (w_ratios[:, None] * s[None, :]).reshape(-1)
+    hs = (h_ratios[:, None] * s[None, :]).reshape(-1)
     return (torch.stack([-ws, -hs, ws, hs], 1) / 2).round()
+
+
+def _per_map(value, name: str) -> tuple:
+    if not isinstance(value, (list, tuple)) or len(value) == 0:
+        raise TypeError(f"{name} must be a non-empty tuple (one tuple per feature map), got {value!r:.80}")
+    return tuple(value)
 
 
 class AnchorGenerator:
     """Anchors for every cell of every feature map, like ``torchvision.models.detection.AnchorGenerator``.
 
     Args:
-        sizes: one tuple of scales per feature map, e.g. ((128, 256, 512),) for Faster R-CNN's 9 anchors.
-        aspect_ratios: one tuple of ratios h/w per feature map, e.g. ((0.5, 1.0, 2.0),).
+        sizes: one tuple of scales per feature map, e.g. ((128, 256, 512),) for Faster R-CNN's 9 anchors;
+            a flat tuple (32, 64) means one size per feature map, as in torchvision.
+        aspect_ratios: one tuple of ratios h/w per feature map, e.g. ((0.5, 1.0, 2.0),); a flat tuple is
+            used for every feature map.
     """
 
     def __init__(self, sizes=((128, 256, 512),), aspect_ratios=((0.5, 1.0, 2.0),)):
+        sizes, aspect_ratios = _per_map(sizes, "sizes"), _per_map(aspect_ratios, "aspect_ratios")
+        if not isinstance(sizes[0], (list, tuple)):
+            sizes = tuple((s,) for s in sizes)
+        if not isinstance(aspect_ratios[0], (list, tuple)):
+            aspect_ratios = (aspect_ratios,) * len(sizes)
+        sizes = tuple(_positive_reals(s, f"sizes[{i}]") for i, s in enumerate(sizes))
+        aspect_ratios = tuple(_positive_reals(a, f"aspect_ratios[{i}]") for i, a in enumerate(aspect_ratios))
         if len(sizes) != len(aspect_ratios):
             raise ValueError(f"sizes and aspect_ratios need one entry per feature map, got {len(sizes)} and "
                              f"{len(aspect_ratios)}")
         self.sizes, self.aspect_ratios = sizes, aspect_ratios
+        self.cell_anchors = [generate_anchors(s, a) for s, a in zip(sizes, aspect_ratios)]
 
     def num_anchors_per_location(self) -> list[int]:
         return [len(s) * len(a) for s, a in zip(self.sizes, self.aspect_ratios)]
@@ -57,8 +110,11 @@ class AnchorGenerator:
     @staticmethod
     def grid_anchors(grid_size, stride, base_anchors) -> torch.Tensor:
         """Place ``base_anchors`` (Tensor[A, 4]) at every cell: the anchor of cell (i, j) is shifted by
-        (j·stride_w, i·stride_h). Returns Tensor[H·W·A, 4], cell-major then anchor."""
-        (gh, gw), (sh, sw) = grid_size, stride
+        (j·stride_w, i·stride_h). grid_size (h, w) and stride are ints >= 0. Returns Tensor[h·w·A, 4], cell-major."""
+        (gh, gw), (sh, sw) = as_pair(grid_size, "grid_size", 0), as_pair(stride, "stride", 0)
+        check_tensor(base_anchors, "base_anchors", (2,), kind="float")
+        if base_anchors.shape[1] != 4:
+            raise ValueError(f"base_anchors must be Tensor[A, 4], got {tuple(base_anchors.shape)}")
         dev = base_anchors.device
         ys = torch.arange(gh, device=dev) * sh
         xs = torch.arange(gw, device=dev) * sw
@@ -67,30 +123,39 @@ class AnchorGenerator:
         return (shifts[:, None, :] + base_anchors[None]).reshape(-1, 4)
 
     def __call__(self, image_size, feature_maps) -> torch.Tensor:
-        """All anchors of one image: image_size (H, W) and a list of Tensor[..., h_i, w_i] feature maps
-        (stride = image size // feature size per axis). Returns Tensor[Σ h_i w_i A_i, 4]."""
+        """All anchors of one image: image_size (H, W) and a list of floating Tensor[..., h_i, w_i] feature
+        maps (stride = image size // feature size per axis). Returns Tensor[Σ h_i w_i A_i, 4]."""
+        image_size = as_pair(image_size, "image_size", 1)
+        if not isinstance(feature_maps, (list, tuple)):
+            raise TypeError(f"feature_maps must be a list of tensors, got {type(feature_maps).__name__}")
         if len(feature_maps) != len(self.sizes):
             raise ValueError(f"expected {len(self.sizes)} feature maps (one per entry of sizes), "
-                             f"got {len(feature_maps)}")
+                             f"got {len(feature_maps)} feature_maps")
+        for i, f in enumerate(feature_maps):
+            check_tensor(f, f"feature_maps[{i}]", min_ndim=2, kind="float")
+            if min(f.shape[-2:]) == 0:
+                raise ValueError(f"feature_maps[{i}] must have a non-zero height and width, got {tuple(f.shape)}")
         dtype, dev = feature_maps[0].dtype, feature_maps[0].device
         out = []
-        for fmap, scales, ratios in zip(feature_maps, self.sizes, self.aspect_ratios):
+        for fmap, base in zip(feature_maps, self.cell_anchors):
             g = fmap.shape[-2:]
             stride = (image_size[0] // g[0], image_size[1] // g[1])
-            out.append(self.grid_anchors(g, stride, generate_anchors(scales, ratios, dtype, dev)))
+            out.append(self.grid_anchors(g, stride, base.to(dtype=dtype, device=dev)))
         return torch.cat(out)
 
 
 class BoxCoder:
     """Faster R-CNN's box parametrization, like torchvision's ``BoxCoder``:
     t_x = w_x (x - x_a)/w_a, t_y = w_y (y - y_a)/h_a, t_w = w_w log(w/w_a), t_h = w_h log(h/h_a),
-    with (x, y) box centres and (w_x, w_y, w_w, w_h) = ``weights``.
+    with (x, y) box centres and (w_x, w_y, w_w, w_h) = ``weights`` (four numbers > 0).
     """
 
     def __init__(self, weights=(1.0, 1.0, 1.0, 1.0), bbox_xform_clip: float = math.log(1000.0 / 16)):
-        if len(weights) != 4 or any(w <= 0 for w in weights):
+        weights = _positive_reals(weights, "weights")
+        if len(weights) != 4:
             raise ValueError(f"weights must be four positive numbers, got {weights!r}")
-        self.weights, self.bbox_xform_clip = tuple(weights), bbox_xform_clip
+        self.weights = tuple(float(w) for w in weights)
+        self.bbox_xform_clip = check_float(bbox_xform_clip, "bbox_xform_clip")
 
     @staticmethod
     def _centre_size(b):
@@ -99,7 +164,8 @@ class BoxCoder:
 
     def encode_single(self, reference_boxes, proposals) -> torch.Tensor:
         """Targets (Tensor[N, 4]) that move ``proposals`` (anchors) onto ``reference_boxes`` (ground truth)."""
-        gt, anchors = _check_boxes(reference_boxes, "reference_boxes"), _check_boxes(proposals, "proposals")
+        gt = _check_boxes(reference_boxes, "reference_boxes", kind="float")
+        anchors = _check_boxes(proposals, "proposals", kind="float")
         if gt.shape != anchors.shape or gt.dim() != 2:
             raise ValueError(f"reference_boxes and proposals must both be Tensor[N, 4], got "
                              f"{tuple(gt.shape)} and {tuple(anchors.shape)}")
@@ -109,13 +175,41 @@ class BoxCoder:
         return torch.cat((wx * (gx - ax) / aw, wy * (gy - ay) / ah,
                           ww * torch.log(gw / aw), wh * torch.log(gh / ah)), 1)
 
+    def encode(self, reference_boxes, proposals) -> tuple:
+        """The per-image form of ``encode_single``, like torchvision's ``BoxCoder.encode``: lists of
+        Tensor[L_i, 4] (one per image, the same L_i in both: torchvision only needs equal totals, and splits
+        by ``reference_boxes``) → a tuple of Tensor[L_i, 4] targets."""
+        gt = _check_box_list(reference_boxes, "reference_boxes", kind="float")
+        anchors = _check_box_list(proposals, "proposals", kind="float")
+        if [len(b) for b in gt] != [len(b) for b in anchors]:
+            raise ValueError(f"reference_boxes and proposals must hold the same number of boxes per image, got "
+                             f"{[len(b) for b in gt]} and {[len(b) for b in anchors]}")
+        return self.encode_single(torch.cat(gt, 0), torch.cat(anchors, 0)).split([len(b) for b in gt], 0)
+
+    def decode(self, rel_codes, boxes) -> torch.Tensor:
+        """The per-image form of ``decode_single``, like torchvision's ``BoxCoder.decode``: ``boxes`` a list of
+        Tensor[L_i, 4] (K = Σ L_i boxes), ``rel_codes`` any floating tensor of K·4·k values (e.g. Tensor[K, 4k],
+        or Tensor[K·k, 4]), read as Tensor[K, 4k]. Returns Tensor[K, k, 4] (Tensor[0, 4k] when K = 0, as there).
+        An empty ``rel_codes`` for K > 0 boxes is refused (torchvision fails to reshape it, a RuntimeError)."""
+        check_tensor(rel_codes, "rel_codes", kind="float")
+        concat = torch.cat(_check_box_list(boxes, "boxes", kind="float"), 0)
+        K = concat.shape[0]
+        if K == 0:
+            return self.decode_single(rel_codes, concat)
+        if rel_codes.numel() == 0 or rel_codes.numel() % (4 * K):
+            raise ValueError(f"rel_codes must hold 4k values per box of boxes ({K} boxes), got shape "
+                             f"{tuple(rel_codes.shape)}")
+        return self.decode_single(rel_codes.reshape(K, -1), concat).reshape(K, -1, 4)
+
     def decode_single(self, rel_codes, boxes) -> torch.Tensor:
         """Apply offsets ``rel_codes`` (Tensor[N, 4·k]) to ``boxes`` (Tensor[N, 4]); log-sizes are clipped
         at ``bbox_xform_clip`` before exp. Returns Tensor[N, 4·k] xyxy."""
-        check_tensor(rel_codes, "rel_codes", (2,), floating=True)
-        boxes = _check_boxes(boxes, "boxes").to(rel_codes.dtype)
-        if rel_codes.shape[0] != boxes.shape[0] or rel_codes.shape[1] % 4:
-            raise ValueError(f"rel_codes must be Tensor[N, 4k] with N = {boxes.shape[0]}, got {tuple(rel_codes.shape)}")
+        check_tensor(rel_codes, "rel_codes", (2,), kind="float")
+        boxes = _check_boxes(boxes, "boxes", min_ndim=2, kind="float")
+        if boxes.dim() != 2 or rel_codes.shape[0] != boxes.shape[0] or rel_codes.shape[1] % 4:
+            raise ValueError(f"rel_codes must be Tensor[N, 4k] and boxes Tensor[N, 4], got {tuple(rel_codes.shape)} "
+                             f"and {tuple(boxes.shape)}")
+        boxes = boxes.to(rel_codes.dtype)
         x, y, w, h = self._centre_size(boxes)
         wx, wy, ww, wh = self.weights
         dx, dy = rel_codes[:, 0::4] / wx, rel_codes[:, 1::4] / wy
@@ -126,8 +220,19 @@ class BoxCoder:
         return torch.stack((cx - half_w, cy - half_h, cx + half_w, cy + half_h), 2).flatten(1)
 
 
+def _check_wh(wh, name: str, kind: str = "real") -> torch.Tensor:
+    check_tensor(wh, name, (2,), kind=kind)
+    if wh.shape[1] != 2:
+        raise ValueError(f"{name} must be Tensor[N, 2] (width, height), got shape {tuple(wh.shape)}")
+    if bool((wh < 0).any()):
+        raise ValueError(f"{name} must not hold a negative width or height")
+    return wh
+
+
 def wh_iou(wh1, wh2) -> torch.Tensor:
-    """IoU of boxes given only by size, aligned at a common corner (centre): Tensor[N, 2], Tensor[M, 2] → [N, M]."""
+    """IoU of boxes given only by size, aligned at a common corner (centre): Tensor[N, 2], Tensor[M, 2] → [N, M].
+    Equal to ``box_iou`` of the boxes (0, 0, w, h); 0/0 (two empty boxes) is NaN, as there."""
+    wh1, wh2 = _check_wh(wh1, "wh1"), _check_wh(wh2, "wh2")
     inter = torch.min(wh1[:, None, 0], wh2[None, :, 0]) * torch.min(wh1[:, None, 1], wh2[None, :, 1])
     return inter / (wh1.prod(1)[:, None] + wh2.prod(1)[None, :] - inter)
 
@@ -137,18 +242,20 @@ def kmeans_anchors(wh, k: int, iters: int = 100, seed: int = 0, distance: str = 
     which does not favour large boxes; ``'euclidean'`` is plain k-means on (w, h) for comparison.
 
     Args:
-        wh (Tensor[N, 2]): positive widths and heights. k: number of anchors. seed: picks the initial centroids.
+        wh (Tensor[N, 2]): finite positive widths and heights. k: number of anchors, 1 <= k <= N.
+        iters: at most this many updates (>= 1). seed: int >= 0, picks the initial centroids.
     Returns:
         (anchors Tensor[k, 2] sorted by area, mean_iou: mean over boxes of the best IoU with an anchor).
     """
-    check_tensor(wh, "wh", (2,), floating=True)
-    check_int(k, "k", 1)
-    check_int(iters, "iters", 1)
+    _check_wh(wh, "wh", "float")
+    k, iters, seed = check_int(k, "k", 1), check_int(iters, "iters", 1), check_int(seed, "seed", 0)
     check_choice(distance, "distance", ("iou", "euclidean"))
-    if wh.shape[1] != 2 or not bool((wh > 0).all()):
-        raise ValueError(f"wh must be Tensor[N, 2] of positive sizes, got shape {tuple(wh.shape)}")
+    check_finite(wh, "wh")
+    if not bool((wh > 0).all()):
+        raise ValueError("wh must hold positive widths and heights, got a zero")
     if k > wh.shape[0]:
-        raise ValueError(f"k must be <= the number of boxes ({wh.shape[0]}), got {k}")
+        raise ValueError(f"k must be <= the number of boxes in wh ({wh.shape[0]}), got {k}")
+    dtype, wh = wh.dtype, (wh.float() if wh.dtype in (torch.float16, torch.bfloat16) else wh)  # cdist needs 32 bits
     g = torch.Generator().manual_seed(seed)
     centroids = wh[torch.randperm(wh.shape[0], generator=g)[:k].to(wh.device)].clone()
     for _ in range(iters):
@@ -159,93 +266,4 @@ def kmeans_anchors(wh, k: int, iters: int = 100, seed: int = 0, distance: str = 
             break
         centroids = new
     centroids = centroids[centroids.prod(1).argsort()]
-    return centroids, wh_iou(wh, centroids).max(1).values.mean().item()
-
-
-def linear_sum_assignment(cost, maximize: bool = False):
-    """Minimum-cost assignment of rows to columns (each used at most once, min(n, m) pairs), by shortest
-    augmenting paths with dual potentials (Kuhn–Munkres / Jonker–Volgenant), O(n² m).
-
-    Args:
-        cost (Tensor[n, m] or array-like): +inf marks a forbidden pair; NaN and -inf are rejected.
-    Returns:
-        (row_ind, col_ind): int64 Tensors with row_ind increasing and the same optimal total as
-        ``scipy.optimize.linear_sum_assignment`` (the pairs may differ when optima tie). The search is
-        sequential, so it runs on the CPU and returns tensors on the device of ``cost``.
-    """
-    c = torch.as_tensor(cost)
-    device = c.device
-    if c.dim() != 2:
-        raise ValueError(f"cost must be a 2-D matrix, got shape {tuple(c.shape)}")
-    c = c.detach().to("cpu", torch.float64)
-    if bool(torch.isnan(c).any()) or bool((c == -math.inf).any()):
-        raise ValueError("cost must not contain NaN or -inf")
-    if maximize:
-        c = -c
-        c[c == -math.inf] = math.inf
-    transposed = c.shape[0] > c.shape[1]
-    if transposed:
-        c = c.T
-    n, m = c.shape
-    u, v = torch.zeros(n + 1, dtype=torch.float64), torch.zeros(m + 1, dtype=torch.float64)
-    match = torch.zeros(m + 1, dtype=torch.long)           # match[j] = row (1-based) assigned to column j
-    way = torch.zeros(m + 1, dtype=torch.long)
-    cc = torch.cat([torch.zeros(n, 1, dtype=torch.float64), c], 1)  # 1-based columns
-    for i in range(1, n + 1):                               # add row i by one shortest augmenting path
-        match[0], j0 = i, 0
-        minv = torch.full((m + 1,), math.inf, dtype=torch.float64)
-        used = torch.zeros(m + 1, dtype=torch.bool)
-        while True:
-            used[j0] = True
-            i0 = int(match[j0])
-            reduced = cc[i0 - 1] - u[i0] - v                  # reduced costs from row i0
-            better = (~used) & (reduced < minv)
-            minv = torch.where(better, reduced, minv)
-            way = torch.where(better, torch.full_like(way, j0), way)
-            masked = torch.where(used, torch.full_like(minv, math.inf), minv)
-            j1 = int(masked.argmin())
-            delta = masked[j1].item()
-            if math.isinf(delta):
-                raise ValueError("cost matrix is infeasible: no complete assignment avoids +inf entries")
-            rows = match[used]
-            u.index_add_(0, rows, torch.full((rows.numel(),), delta, dtype=torch.float64))
-            v = torch.where(used, v - delta, v)
-            minv = torch.where(used, minv, minv - delta)
-            j0 = j1
-            if int(match[j0]) == 0:
-                break
-        while j0:                                           # flip the path
-            j1 = int(way[j0])
-            match[j0] = match[j1]
-            j0 = j1
-    cols = torch.nonzero(match[1:]).flatten()
-    rows = match[1:][cols] - 1
-    if transposed:
-        rows, cols = cols, rows
-    order = rows.argsort()
-    return rows[order].to(device), cols[order].to(device)
-
-
-def hungarian_match(pred_logits, pred_boxes, tgt_labels, tgt_boxes, cost_class: float = 1.0,
-                    cost_bbox: float = 5.0, cost_giou: float = 2.0):
-    """DETR's matcher for one image: C = cost_bbox·L1(b̂, b) - cost_class·p̂(c) - cost_giou·GIoU(b̂, b), then
-    the optimal one-to-one assignment of the Q queries to the T targets.
-
-    Args:
-        pred_logits (Tensor[Q, num_classes + 1]) (last class = "no object"); pred_boxes (Tensor[Q, 4])
-        normalized cxcywh; tgt_labels (Tensor[T] int); tgt_boxes (Tensor[T, 4]) normalized cxcywh.
-    Returns:
-        (query_idx, target_idx, C): T matched pairs and the Tensor[Q, T] cost matrix.
-    """
-    check_tensor(pred_logits, "pred_logits", (2,), floating=True)
-    check_tensor(tgt_labels, "tgt_labels", (1,))
-    if pred_boxes.shape != (pred_logits.shape[0], 4) or tgt_boxes.shape != (tgt_labels.shape[0], 4):
-        raise ValueError(f"pred_boxes must be Tensor[{pred_logits.shape[0]}, 4] and tgt_boxes "
-                         f"Tensor[{tgt_labels.shape[0]}, 4], got {tuple(pred_boxes.shape)} and "
-                         f"{tuple(tgt_boxes.shape)}")
-    prob = pred_logits.softmax(-1)
-    to_xyxy = lambda b: box_convert(b, "cxcywh", "xyxy")  # noqa: E731
-    giou = generalized_box_iou(to_xyxy(pred_boxes), to_xyxy(tgt_boxes))
-    C = cost_bbox * torch.cdist(pred_boxes, tgt_boxes, p=1) - cost_class * prob[:, tgt_labels] - cost_giou * giou
-    q, t = linear_sum_assignment(C)
-    return q, t, C
+    return centroids.to(dtype), wh_iou(wh, centroids).max(1).values.mean().item()

@@ -3,6 +3,17 @@
 batched NMS and Soft-NMS. ROI Pool / ROI Align live in :mod:`cvbook_lib.roi` and are re-exported.
 
 Boxes are ``(x1, y1, x2, y2)`` with ``x1 <= x2`` and ``y1 <= y2`` unless a format says otherwise.
+Integer boxes are accepted where torchvision accepts them; bool and complex tensors are refused.
+NaN and ±inf coordinates propagate as in torchvision (a NaN IoU never suppresses in NMS).
+
+Deliberate differences from torchvision, each a clear ``ValueError``/``TypeError``: boxes with
+x2 < x1 or y2 < y1 (negative width or height in the size formats), bool or complex boxes, NaN
+scores, thresholds outside [0, 1], NaN ``eps``; in ``batched_nms`` non-integer ``idxs``, non-finite
+boxes and a 1-D ``boxes`` (torchvision's coordinate trick makes every box NaN and suppresses nothing,
+or broadcasts the single box); in the losses a ``boxes2`` of a wider dtype than ``boxes1``
+(torchvision raises only when some pair overlaps). NMS refuses mixed dtypes of boxes and scores, as
+torchvision does; ``batched_nms`` returns the empty Tensor[0] for any empty ``boxes``, as torchvision
+does. NMS of float16 boxes computes the IoU in float32 (float16 areas overflow above 65504).
 References: Rezatofighi et al. 2019 (GIoU), Zheng et al. 2020 (DIoU, CIoU), Bodla et al. 2017
 (Soft-NMS). Tested in ``tests/test_boxes.py``.
 """
@@ -13,7 +24,8 @@ import math
 
 import torch
 
-from ._checks import check_choice, check_finite, check_tensor
+from ._box_checks import _check_boxes, _check_loss_pair, _check_nms, _check_pair, _eps, _threshold_below, _upcast
+from ._checks import check_choice, check_float
 from .roi import roi_align, roi_pool
 
 __all__ = ["box_convert", "box_area", "box_iou", "generalized_box_iou", "distance_box_iou", "complete_box_iou",
@@ -21,24 +33,6 @@ __all__ = ["box_convert", "box_area", "box_iou", "generalized_box_iou", "distanc
            "soft_nms", "roi_pool", "roi_align"]
 
 _FORMATS = ("xyxy", "xywh", "cxcywh")
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-def _check_boxes(boxes, name: str, fmt: str = "xyxy", pairwise: bool = False) -> torch.Tensor:
-    """Reject non-tensors, a last dimension other than 4, NaN and (for xyxy) x2 < x1 or y2 < y1."""
-    check_tensor(boxes, name)
-    if boxes.dim() < 1 or boxes.shape[-1] != 4 or (pairwise and boxes.dim() < 2):
-        raise ValueError(f"{name} must have shape [..., N, 4] (last dimension 4), got {tuple(boxes.shape)}")
-    check_finite(boxes, name)
-    if fmt == "xyxy":
-        bad = (boxes[..., 2] < boxes[..., 0]) | (boxes[..., 3] < boxes[..., 1])
-    else:
-        bad = (boxes[..., 2] < 0) | (boxes[..., 3] < 0)
-    if bool(bad.any()):
-        what = "x2 < x1 or y2 < y1" if fmt == "xyxy" else "a negative width or height"
-        raise ValueError(f"{name} holds {int(bad.sum())} box(es) with {what} ({fmt} format)")
-    return boxes if boxes.dtype in (torch.float32, torch.float64, torch.int32, torch.int64) else (
-        boxes.float() if boxes.is_floating_point() else boxes.int())
 
 
 def box_convert(boxes, in_fmt: str, out_fmt: str) -> torch.Tensor:
@@ -63,27 +57,25 @@ def box_convert(boxes, in_fmt: str, out_fmt: str) -> torch.Tensor:
 def box_area(boxes, fmt: str = "xyxy") -> torch.Tensor:
     """Area of Tensor[..., 4] boxes: (x2 - x1)(y2 - y1), or w·h for the size formats. Returns Tensor[...]."""
     check_choice(fmt, "fmt", _FORMATS)
-    boxes = _check_boxes(boxes, "boxes", fmt)
+    boxes = _upcast(_check_boxes(boxes, "boxes", fmt))
     if fmt == "xyxy":
         return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
     return boxes[..., 2] * boxes[..., 3]
 
 
-def _inter_union(b1, b2):
-    """Pairwise intersection and union of xyxy boxes: Tensor[..., N, M] each."""
-    area1, area2 = box_area(b1), box_area(b2)
-    lt = torch.max(b1[..., :, None, :2], b2[..., None, :, :2])     # [..., N, M, 2]
-    rb = torch.min(b1[..., :, None, 2:], b2[..., None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
+def _inter_union(b1, b2, fmt="xyxy"):
+    """Pairwise intersection and union: Tensor[..., N, M] each (torchvision's arithmetic)."""
+    area1, area2 = box_area(b1, fmt), box_area(b2, fmt)
+    p1, s1, p2, s2 = b1[..., None, :2], b1[..., None, 2:], b2[..., None, :, :2], b2[..., None, :, 2:]
+    if fmt == "xyxy":
+        lt, rb = torch.max(p1, p2), torch.min(s1, s2)
+    elif fmt == "xywh":
+        lt, rb = torch.max(p1, p2), torch.min(p1 + s1, p2 + s2)
+    else:
+        lt, rb = torch.max(p1 - s1 / 2, p2 - s2 / 2), torch.min(p1 + s1 / 2, p2 + s2 / 2)
+    wh = _upcast(rb - lt).clamp(min=0)
     inter = wh[..., 0] * wh[..., 1]
-    return inter, area1[..., :, None] + area2[..., None, :] - inter
-
-
-def _pair(boxes1, boxes2, fmt="xyxy"):
-    b1, b2 = _check_boxes(boxes1, "boxes1", fmt, True), _check_boxes(boxes2, "boxes2", fmt, True)
-    if fmt != "xyxy":
-        b1, b2 = box_convert(b1, fmt, "xyxy"), box_convert(b2, fmt, "xyxy")
-    return b1, b2
+    return inter, area1[..., None] + area2[..., None, :] - inter
 
 
 def box_iou(boxes1, boxes2, fmt: str = "xyxy") -> torch.Tensor:
@@ -92,14 +84,14 @@ def box_iou(boxes1, boxes2, fmt: str = "xyxy") -> torch.Tensor:
     Returns: Tensor[..., N, M]. Two boxes of zero area give 0/0 = NaN, as in torchvision.
     """
     check_choice(fmt, "fmt", _FORMATS)
-    inter, union = _inter_union(*_pair(boxes1, boxes2, fmt))
+    inter, union = _inter_union(*_check_pair(boxes1, boxes2, fmt), fmt)
     return inter / union
 
 
 def _enclosing(b1, b2):
-    lt = torch.min(b1[..., :, None, :2], b2[..., None, :, :2])
-    rb = torch.max(b1[..., :, None, 2:], b2[..., None, :, 2:])
-    return (rb - lt).clamp(min=0)                                     # [..., N, M, 2] size of C
+    lt = torch.min(b1[..., None, :2], b2[..., None, :, :2])
+    rb = torch.max(b1[..., None, 2:], b2[..., None, :, 2:])
+    return _upcast(rb - lt).clamp(min=0)                               # [..., N, M, 2] size of C
 
 
 def generalized_box_iou(boxes1, boxes2) -> torch.Tensor:
@@ -107,7 +99,7 @@ def generalized_box_iou(boxes1, boxes2) -> torch.Tensor:
 
     In [-1, 1]; unlike IoU it still ranks disjoint boxes by how far apart they are. Returns Tensor[..., N, M].
     """
-    b1, b2 = _pair(boxes1, boxes2)
+    b1, b2 = _check_pair(boxes1, boxes2)
     inter, union = _inter_union(b1, b2)
     whc = _enclosing(b1, b2)
     area_c = whc[..., 0] * whc[..., 1]
@@ -121,14 +113,14 @@ def _diou_iou(b1, b2, eps):
     diag2 = whc[..., 0] ** 2 + whc[..., 1] ** 2 + eps                 # c², squared diagonal of C
     cx1, cy1 = (b1[..., 0] + b1[..., 2]) / 2, (b1[..., 1] + b1[..., 3]) / 2
     cx2, cy2 = (b2[..., 0] + b2[..., 2]) / 2, (b2[..., 1] + b2[..., 3]) / 2
-    rho2 = (cx1[..., :, None] - cx2[..., None, :]) ** 2 + (cy1[..., :, None] - cy2[..., None, :]) ** 2
+    rho2 = _upcast(cx1[..., None] - cx2[..., None, :]) ** 2 + _upcast(cy1[..., None] - cy2[..., None, :]) ** 2
     return iou - rho2 / diag2, iou
 
 
 def distance_box_iou(boxes1, boxes2, eps: float = 1e-7) -> torch.Tensor:
     """DIoU = IoU - ρ²(centres) / c² (Zheng et al. 2020). Returns Tensor[..., N, M]."""
-    b1, b2 = _pair(boxes1, boxes2)
-    return _diou_iou(_float(b1), _float(b2), eps)[0]
+    b1, b2 = _check_pair(boxes1, boxes2)
+    return _diou_iou(_upcast(b1), _upcast(b2), _eps(eps))[0]
 
 
 def _aspect_term(w1, h1, w2, h2):
@@ -137,31 +129,27 @@ def _aspect_term(w1, h1, w2, h2):
 
 def complete_box_iou(boxes1, boxes2, eps: float = 1e-7) -> torch.Tensor:
     """CIoU = DIoU - α v, v = 4/π² (atan(w/h) - atan(w_gt/h_gt))², α = v / (1 - IoU + v) (no gradient)."""
-    b1, b2 = _pair(boxes1, boxes2)
-    b1, b2 = _float(b1), _float(b2)
+    b1, b2 = _check_pair(boxes1, boxes2)
+    b1, b2, eps = _upcast(b1), _upcast(b2), _eps(eps)
     diou, iou = _diou_iou(b1, b2, eps)
-    v = _aspect_term((b1[..., 2] - b1[..., 0])[..., :, None], (b1[..., 3] - b1[..., 1])[..., :, None],
+    v = _aspect_term((b1[..., 2] - b1[..., 0])[..., None], (b1[..., 3] - b1[..., 1])[..., None],
                      (b2[..., 2] - b2[..., 0])[..., None, :], (b2[..., 3] - b2[..., 1])[..., None, :])
     with torch.no_grad():
         alpha = v / (1 - iou + v + eps)
     return diou - alpha * v
 
 
-def _float(t):
-    return t if t.dtype in (torch.float32, torch.float64) else t.float()
-
-
 # ----------------------------------------------------------------------------- losses (element-wise)
-def _loss_pair(boxes1, boxes2, reduction):
-    check_choice(reduction, "reduction", _REDUCTIONS)
-    b1, b2 = _float(_check_boxes(boxes1, "boxes1")), _float(_check_boxes(boxes2, "boxes2"))
-    if b1.shape != b2.shape:
-        raise ValueError(f"boxes1 and boxes2 must have the same shape, got {tuple(b1.shape)} and {tuple(b2.shape)}")
+def _loss_pair(boxes1, boxes2, reduction, eps):
+    """Matched pairs (shapes broadcast, as in torchvision), computed in float32/float64."""
+    b1, b2 = _check_loss_pair(boxes1, boxes2, reduction, eps)
     lt, rb = torch.max(b1[..., :2], b2[..., :2]), torch.min(b1[..., 2:], b2[..., 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
-    union = box_area(b1) + box_area(b2) - inter
+    overlap = (rb[..., 0] > lt[..., 0]) & (rb[..., 1] > lt[..., 1])      # only a real overlap counts
+    inter = torch.where(overlap, (rb - lt).prod(-1), torch.zeros((), dtype=lt.dtype))
+    area = [(b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) for b in (b1, b2)]
+    union = area[0] + area[1]
     c_wh = torch.max(b1[..., 2:], b2[..., 2:]) - torch.min(b1[..., :2], b2[..., :2])
-    return b1, b2, inter, union, c_wh
+    return b1, b2, inter, union - inter, c_wh
 
 
 def _reduce(loss, reduction):
@@ -172,13 +160,13 @@ def _reduce(loss, reduction):
 
 def generalized_box_iou_loss(boxes1, boxes2, reduction: str = "none", eps: float = 1e-7) -> torch.Tensor:
     """1 - GIoU of matched pairs boxes1[i], boxes2[i] (Tensor[..., 4] each), like ``torchvision.ops``."""
-    _, _, inter, union, c_wh = _loss_pair(boxes1, boxes2, reduction)
+    _, _, inter, union, c_wh = _loss_pair(boxes1, boxes2, reduction, eps)
     area_c = c_wh[..., 0] * c_wh[..., 1]
     return _reduce(1 - (inter / (union + eps) - (area_c - union) / (area_c + eps)), reduction)
 
 
 def _diou_loss(boxes1, boxes2, reduction, eps):
-    b1, b2, inter, union, c_wh = _loss_pair(boxes1, boxes2, reduction)
+    b1, b2, inter, union, c_wh = _loss_pair(boxes1, boxes2, reduction, eps)
     iou = inter / (union + eps)
     diag2 = c_wh[..., 0] ** 2 + c_wh[..., 1] ** 2 + eps
     rho2 = (((b1[..., :2] + b1[..., 2:]) - (b2[..., :2] + b2[..., 2:])) / 2).pow(2).sum(-1)
@@ -191,8 +179,12 @@ def distance_box_iou_loss(boxes1, boxes2, reduction: str = "none", eps: float = 
 
 
 def complete_box_iou_loss(boxes1, boxes2, reduction: str = "none", eps: float = 1e-7) -> torch.Tensor:
-    """1 - CIoU of matched pairs: the DIoU loss + α v (α without gradient)."""
-    loss, iou, b1, b2 = _diou_loss(boxes1, boxes2, reduction, eps)
+    """1 - CIoU of matched pairs: the DIoU loss + α v (α without gradient).
+
+    As in torchvision, ``eps`` enters only α; the DIoU part always uses eps = 1e-7.
+    """
+    _eps(eps)
+    loss, iou, b1, b2 = _diou_loss(boxes1, boxes2, reduction, 1e-7)
     wh1, wh2 = b1[..., 2:] - b1[..., :2], b2[..., 2:] - b2[..., :2]
     v = _aspect_term(wh2[..., 0], wh2[..., 1], wh1[..., 0], wh1[..., 1])
     with torch.no_grad():
@@ -201,34 +193,6 @@ def complete_box_iou_loss(boxes1, boxes2, reduction: str = "none", eps: float = 
 
 
 # ----------------------------------------------------------------------------- NMS
-def _check_nms(boxes, scores, iou_threshold, idxs=None):
-    boxes = _check_boxes(boxes, "boxes")
-    if boxes.dim() != 2:
-        raise ValueError(f"boxes must have shape [N, 4], got {tuple(boxes.shape)}")
-    check_tensor(scores, "scores", (1,), floating=True)
-    if scores.numel() != boxes.shape[0]:
-        raise ValueError(f"boxes and scores must have the same length, got {boxes.shape[0]} and {scores.numel()}")
-    if bool(torch.isnan(scores).any()):
-        raise ValueError("scores must not contain NaN")
-    if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, (int, float)) or not 0 <= iou_threshold <= 1:
-        raise ValueError(f"iou_threshold must be a number in [0, 1], got {iou_threshold!r}")
-    if idxs is not None:
-        check_tensor(idxs, "idxs", (1,))
-        if idxs.numel() != boxes.shape[0] or idxs.is_floating_point():
-            raise ValueError(f"idxs must be an integer Tensor[N] with N = {boxes.shape[0]}, "
-                             f"got {idxs.dtype} of shape {tuple(idxs.shape)}")
-    return _float(boxes), scores
-
-
-def _threshold_below(iou_threshold: float, dtype) -> torch.Tensor:
-    """The largest ``dtype`` number t <= iou_threshold: for x of that dtype, x > iou_threshold ⇔ x > t.
-    torchvision compares a float IoU with a double threshold; this keeps that rule without upcasting."""
-    t = torch.tensor(iou_threshold, dtype=dtype)
-    if t.item() > iou_threshold:
-        t = torch.nextafter(t, torch.tensor(-math.inf, dtype=dtype))
-    return t
-
-
 def _overlaps(c, areas, a, b, threshold, labels):
     """Bool Tensor[len(a), len(b)]: IoU(box a, box b) > threshold, in torchvision's arithmetic.
     c = (x1, y1, x2, y2) as four 1-D tensors; a, b index tensors or slices (in-place ops: fewer temporaries)."""
@@ -245,6 +209,7 @@ def _greedy_nms(boxes, scores, iou_threshold, labels=None, block: int = 128):
     solved by fixed-point iteration (exact: entry j depends only on entries before it); the kept boxes
     of a block then suppress every later box at once. Work ≈ (#kept × N) IoUs, like the C++ loop."""
     order = torch.sort(scores, descending=True, stable=True).indices
+    boxes = _upcast(boxes)                                           # float16 areas overflow: IoU in float32
     c = boxes[order].T.contiguous()                                  # [4, N]: x1, y1, x2, y2
     labels = None if labels is None else labels[order]
     areas = (c[2] - c[0]) * (c[3] - c[1])
@@ -273,22 +238,29 @@ def nms(boxes, scores, iou_threshold: float) -> torch.Tensor:
     """Non-maximum suppression, like ``torchvision.ops.nms``.
 
     Visit boxes by decreasing score (ties: lower index first); keep a box unless a kept box has
-    IoU > iou_threshold with it.
+    IoU > iou_threshold with it (a NaN IoU, e.g. 0/0 of two zero-area boxes, never suppresses).
+    float16 / bfloat16 boxes get their IoU in float32, where areas of a few hundred pixels squared
+    do not overflow (torchvision's CUDA kernel accumulates in float; its CPU kernel refuses float16).
 
     Args:
-        boxes (Tensor[N, 4]): xyxy boxes. scores (Tensor[N]): floating scores, no NaN.
+        boxes (Tensor[N, 4]): floating xyxy boxes. scores (Tensor[N]): same dtype as boxes, no NaN.
         iou_threshold (float): in [0, 1].
     Returns:
         Tensor[K] int64: indices of the kept boxes, by decreasing score.
     """
-    boxes, scores = _check_nms(boxes, scores, iou_threshold)
+    iou_threshold = _check_nms(boxes, scores, iou_threshold)
     return _greedy_nms(boxes, scores, iou_threshold)
 
 
 def batched_nms(boxes, scores, idxs, iou_threshold: float) -> torch.Tensor:
     """NMS done independently per category ``idxs`` (Tensor[N] int), like ``torchvision.ops.batched_nms``:
-    a box is only suppressed by a kept box of the same category. Returns kept indices by decreasing score."""
-    boxes, scores = _check_nms(boxes, scores, iou_threshold, idxs)
+    a box is only suppressed by a kept box of the same category. Returns kept indices by decreasing score.
+    Boxes must be finite here (torchvision's coordinate trick would make every box NaN). As in torchvision,
+    an empty ``boxes`` tensor (``numel() == 0``, any shape or dtype) gives the empty int64 Tensor[0] at once,
+    without looking at the other arguments."""
+    if isinstance(boxes, torch.Tensor) and boxes.numel() == 0:
+        return torch.empty((0,), dtype=torch.int64, device=boxes.device)
+    iou_threshold = _check_nms(boxes, scores, iou_threshold, idxs)
     return _greedy_nms(boxes, scores, iou_threshold, labels=idxs)
 
 
@@ -303,19 +275,18 @@ def soft_nms(boxes, scores, iou_threshold: float = 0.3, sigma: float = 0.5, scor
     - ``'gaussian'``: exp(-IoU(M, b_i)² / sigma) (iou_threshold unused);
     - ``'hard'``:     0 if IoU > iou_threshold, else 1 — plain NMS;
 
-    and drop boxes whose score falls below ``score_threshold``.
+    and drop boxes whose score falls below ``score_threshold``. An undefined IoU (0/0 for two zero-area
+    boxes, NaN coordinates) counts as no overlap, as in ``nms``: such a box keeps its score.
 
     Returns:
         (keep, new_scores): Tensor[K] int64 indices in selection order and Tensor[K] their scores at
         selection. With ``method='hard'`` (and all scores >= score_threshold) keep equals ``nms``.
     """
-    boxes, scores = _check_nms(boxes, scores, iou_threshold)
+    iou_threshold = _check_nms(boxes, scores, iou_threshold)
     check_choice(method, "method", ("linear", "gaussian", "hard"))
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
-        raise ValueError(f"sigma must be a number > 0, got {sigma!r}")
-    if isinstance(score_threshold, bool) or not isinstance(score_threshold, (int, float)) or score_threshold < 0:
-        raise ValueError(f"score_threshold must be a number >= 0, got {score_threshold!r}")
-    s = scores.detach().clone()
+    sigma = check_float(sigma, "sigma", 0.0, min_open=True)
+    score_threshold = check_float(score_threshold, "score_threshold")
+    s, boxes = scores.detach().clone(), _upcast(boxes)               # IoU in float32 for float16 boxes
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     threshold = _threshold_below(iou_threshold, boxes.dtype).to(boxes.device)
     alive = s >= score_threshold
@@ -328,12 +299,12 @@ def soft_nms(boxes, scores, iou_threshold: float = 0.3, sigma: float = 0.5, scor
         rest = torch.nonzero(alive).flatten()
         lt, rb = torch.max(boxes[i, :2], boxes[rest, :2]), torch.min(boxes[i, 2:], boxes[rest, 2:])
         inter = (rb - lt).clamp(min=0).prod(-1)
-        iou = inter / (areas[i] + areas[rest] - inter)
+        iou = torch.nan_to_num(inter / (areas[i] + areas[rest] - inter), nan=0.0)
         if method == "gaussian":
             weight = torch.exp(-(iou * iou) / sigma)
         else:
             weight = torch.where(iou > threshold, 0.0 if method == "hard" else 1 - iou, torch.ones_like(iou))
-        s[rest] = s[rest] * weight
+        s[rest] = (s[rest] * weight).to(s.dtype)
         alive[rest] = (s[rest] >= score_threshold) & (weight > 0)   # a zero weight removes the box
     device = boxes.device
     return (torch.tensor(keep, dtype=torch.int64, device=device),

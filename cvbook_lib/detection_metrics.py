@@ -9,13 +9,21 @@ The procedure (Lin et al. 2014, COCO's evaluation code):
 3. per class, all images' detections sorted by score: cumulative TP/FP give precision and recall;
 4. AP = mean of the precision envelope at 101 recall points; mAP = the *unweighted* mean over classes
    that have ground truth, and AP@[.5:.95] also averages the 10 thresholds.
+
+The IoU is pycocotools' (``maskUtils.iou``): a pair that does not overlap with a positive width *and*
+height has IoU 0, so a zero-area ground truth can never be matched (``box_iou`` would give 0/0 = NaN).
+A NaN in an IoU matrix passed to :func:`greedy_match` never matches. Deliberate differences from
+COCOeval, each a clear error: non-finite boxes, NaN scores, non-integer labels, bool or complex
+tensors, boxes / scores / labels of different lengths (COCOeval's zip silently truncates) and
+``max_detections`` <= 0 (or a bool).
 """
 
 from __future__ import annotations
 
 import torch
 
-from .boxes import _check_boxes, box_iou
+from ._checks import _short, check_int, check_probability, check_tensor
+from .boxes import _check_boxes
 from .metrics import interpolated_ap
 
 __all__ = ["COCO_IOU_THRESHOLDS", "match_detections", "greedy_match", "evaluate_detections", "detection_pr_curve"]
@@ -23,24 +31,30 @@ __all__ = ["COCO_IOU_THRESHOLDS", "match_detections", "greedy_match", "evaluate_
 COCO_IOU_THRESHOLDS = tuple(0.5 + i * ((0.95 - 0.5) / 9) for i in range(9)) + (0.95,)   # = np.linspace(.5, .95, 10)
 
 
+def _check_iou(iou, iou_threshold) -> float:
+    check_tensor(iou, "iou", (2,), kind="float")
+    return check_probability(iou_threshold, "iou_threshold")
+
+
 def match_detections(iou, iou_threshold: float) -> torch.Tensor:
     """Greedy COCO matching for one image and class. iou (Tensor[D, G]) with detections already in score
-    order. Returns Tensor[D] bool: detection d is a true positive. Ties in IoU go to the later ground truth,
-    as in COCOeval."""
+    order; iou_threshold in [0, 1]. Returns Tensor[D] bool: detection d is a true positive. Ties in IoU go
+    to the later ground truth, as in COCOeval; a NaN IoU never matches."""
     return greedy_match(iou, iou_threshold) >= 0
 
 
 def greedy_match(iou, iou_threshold: float) -> torch.Tensor:
     """Like :func:`match_detections`, but returns for each detection the index of the ground truth it
     matched, or -1 (Tensor[D] int64)."""
+    iou_threshold = _check_iou(iou, iou_threshold)
     D, G = iou.shape
     taken = [False] * G
-    match = torch.full((D,), -1, dtype=torch.long)
+    match = torch.full((D,), -1, dtype=torch.long, device=iou.device)
     rows = iou.tolist()
     for d in range(D):
         best, m = min(iou_threshold, 1 - 1e-10), -1
         for g in range(G):
-            if taken[g] or rows[d][g] < best:
+            if taken[g] or not rows[d][g] >= best:                   # NaN never passes
                 continue
             best, m = rows[d][g], g
         if m >= 0:
@@ -49,19 +63,54 @@ def greedy_match(iou, iou_threshold: float) -> torch.Tensor:
     return match
 
 
-def _check_image(entry, i, name, with_scores):
-    needed = ("boxes", "labels", "scores") if with_scores else ("boxes", "labels")
-    if not isinstance(entry, dict) or any(k not in entry for k in needed):
-        keys = "boxes, scores, labels" if with_scores else "boxes, labels"
-        raise ValueError(f"{name}[{i}] must be a dict with {keys}")
-    boxes = _check_boxes(entry["boxes"], f"{name}[{i}]['boxes']").to(torch.float64).reshape(-1, 4).cpu()
-    labels = torch.as_tensor(entry["labels"]).reshape(-1).cpu()
-    scores = torch.as_tensor(entry["scores"], dtype=torch.float64).reshape(-1).cpu() if with_scores else None
-    if len(labels) != len(boxes) or (with_scores and len(scores) != len(boxes)):
-        raise ValueError(f"{name}[{i}]: boxes, labels{' and scores' if with_scores else ''} differ in length")
-    if with_scores and bool(torch.isnan(scores).any()):
-        raise ValueError(f"{name}[{i}]['scores'] must not contain NaN")
-    return boxes, labels, scores
+def _coco_iou(dt: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """pycocotools' box IoU (float64, Tensor[D, G]): 0 unless the pair overlaps with w > 0 and h > 0."""
+    wh = torch.min(dt[:, None, 2:], gt[None, :, 2:]) - torch.max(dt[:, None, :2], gt[None, :, :2])
+    inter = wh[..., 0] * wh[..., 1]
+    area_d, area_g = (dt[:, 2:] - dt[:, :2]).prod(1), (gt[:, 2:] - gt[:, :2]).prod(1)
+    iou = inter / (area_d[:, None] + area_g[None, :] - inter)
+    return torch.where((wh > 0).all(-1), iou, torch.zeros((), dtype=iou.dtype))
+
+
+def _check_images(entries, name, with_scores):
+    """Validate the list of per-image dicts; return [(boxes float64, labels int64, scores float64 | None)]."""
+    if not isinstance(entries, (list, tuple)):
+        raise TypeError(f"{name} must be a list of dicts (one per image), got {_short(entries)}")
+    out = []
+    for i, entry in enumerate(entries):
+        needed = ("boxes", "labels", "scores") if with_scores else ("boxes", "labels")
+        if not isinstance(entry, dict) or any(k not in entry for k in needed):
+            raise ValueError(f"{name}[{i}] must be a dict with {', '.join(needed)}, got {_short(entry)}")
+        where = f"{name}[{i}]"
+        boxes = entry["boxes"]
+        if isinstance(boxes, (list, tuple)):
+            boxes = _as_tensor(boxes, f"{where}['boxes']", "real", ndim=2) if len(boxes) else torch.zeros(0, 4)
+        boxes = _check_boxes(boxes, f"{where}['boxes']", min_ndim=2)
+        if boxes.dim() != 2:
+            raise ValueError(f"{where}['boxes'] must be Tensor[N, 4], got shape {tuple(boxes.shape)}")
+        if not bool(torch.isfinite(boxes).all()):
+            raise ValueError(f"{where}['boxes'] must be finite, got NaN or inf")
+        labels = _as_tensor(entry["labels"], f"{where}['labels']", "int")
+        scores = _as_tensor(entry["scores"], f"{where}['scores']", "real") if with_scores else None
+        if len(labels) != len(boxes) or (with_scores and len(scores) != len(boxes)):
+            raise ValueError(f"{where}: boxes, labels{' and scores' if with_scores else ''} differ in length")
+        if with_scores and bool(torch.isnan(scores).any()):
+            raise ValueError(f"{where}['scores'] must not contain NaN")
+        out.append((boxes.detach().to("cpu", torch.float64), labels.cpu().long(),
+                    scores.detach().to("cpu", torch.float64) if with_scores else None))
+    return out
+
+
+def _as_tensor(value, name, kind, ndim=1):
+    """A 1-D (or ``ndim``-D) tensor from a tensor or list (an empty list is fine); labels must be integers."""
+    if not isinstance(value, torch.Tensor):
+        try:
+            value = torch.as_tensor(value, dtype=torch.long if kind == "int" and len(value) == 0 else None)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"{name} must be a Tensor or a list of numbers, got {_short(value)}") from None
+    if kind == "int" and value.numel() == 0 and not value.is_complex():
+        value = value.long()  # an empty label tensor (``torch.tensor([])`` is float32) holds no bad label
+    return check_tensor(value, name, (ndim,), kind=kind)
 
 
 def _class_curves(preds, gts, c, iou_thresholds, max_detections):
@@ -73,7 +122,7 @@ def _class_curves(preds, gts, c, iou_thresholds, max_detections):
         order = torch.sort(-ps[d], stable=True).indices[:max_detections]
         dboxes = pb[d][order]
         scores.append(ps[d][order])
-        iou = box_iou(dboxes, gb[g]) if len(dboxes) and int(g.sum()) else torch.zeros(len(dboxes), int(g.sum()))
+        iou = _coco_iou(dboxes, gb[g])
         for t, thr in enumerate(iou_thresholds):
             tps[t].append(match_detections(iou, thr))
     order = torch.sort(-torch.cat(scores), stable=True).indices
@@ -85,35 +134,51 @@ def _class_curves(preds, gts, c, iou_thresholds, max_detections):
     return curves, n_gt
 
 
+def _check_dataset(predictions, ground_truths, max_detections):
+    preds = _check_images(predictions, "predictions", True)
+    gts = _check_images(ground_truths, "ground_truths", False)
+    if len(preds) != len(gts):
+        raise ValueError(f"predictions and ground_truths need one entry per image, got {len(preds)} and {len(gts)}")
+    return preds, gts, check_int(max_detections, "max_detections", 1)
+
+
 def detection_pr_curve(predictions, ground_truths, label: int, iou_threshold: float = 0.5, max_detections: int = 100):
     """(precision, recall) of class ``label`` after each of its detections, all images merged by score — the
-    curve whose interpolations (VOC07, VOC12, COCO) give that class's AP at ``iou_threshold``."""
-    preds = [_check_image(p, i, "predictions", True) for i, p in enumerate(predictions)]
-    gts = [_check_image(g, i, "ground_truths", False) for i, g in enumerate(ground_truths)]
+    curve whose interpolations (VOC07, VOC12, COCO) give that class's AP at ``iou_threshold`` (in [0, 1]).
+    ``max_detections`` (int >= 1) cuts each image's detections of the class, by score."""
+    preds, gts, max_detections = _check_dataset(predictions, ground_truths, max_detections)
+    label = check_int(label, "label")
+    iou_threshold = check_probability(iou_threshold, "iou_threshold")
     (curve,), n_gt = _class_curves(preds, gts, label, (iou_threshold,), max_detections)
     if n_gt == 0:
-        raise ValueError(f"class {label!r} has no ground-truth box: its precision-recall curve is undefined")
+        raise ValueError(f"label={label!r} has no ground-truth box: its precision-recall curve is undefined")
     return curve
 
 
+def _check_thresholds(iou_thresholds) -> tuple:
+    if isinstance(iou_thresholds, torch.Tensor) or type(iou_thresholds).__name__ == "ndarray":
+        iou_thresholds = iou_thresholds.tolist()
+    if not isinstance(iou_thresholds, (list, tuple)) or not iou_thresholds:
+        raise TypeError(f"iou_thresholds must be a non-empty sequence of numbers in [0, 1], "
+                        f"got {_short(iou_thresholds)}")
+    return tuple(check_probability(t, f"iou_thresholds[{i}]") for i, t in enumerate(iou_thresholds))
+
+
 def evaluate_detections(predictions, ground_truths, iou_thresholds=COCO_IOU_THRESHOLDS, max_detections: int = 100):
-    """COCO bbox metrics for a dataset.
+    """COCO bbox metrics for a dataset, equal to pycocotools' COCOeval (area 'all', maxDets = max_detections).
 
     Args:
-        predictions: one dict per image with ``boxes`` (Tensor[N, 4] xyxy), ``scores`` (Tensor[N]), ``labels``.
+        predictions: one dict per image with ``boxes`` (Tensor[N, 4] xyxy, finite), ``scores`` (Tensor[N], no
+            NaN), ``labels`` (integers).
         ground_truths: one dict per image with ``boxes`` and ``labels``.
+        iou_thresholds: non-empty sequence of numbers in [0, 1]. max_detections: int >= 1 per image and class.
     Returns:
         dict(classes: Tensor[K] labels, ap: Tensor[T, K] AP per threshold and class (NaN: class without
         ground truth), recall: Tensor[T, K] final recall, map: AP@[.5:.95], map_50, map_75 (when those
         thresholds are evaluated), mar: mean recall = AR@max_detections).
     """
-    if len(predictions) != len(ground_truths):
-        raise ValueError(f"predictions and ground_truths need one entry per image, got {len(predictions)} and "
-                         f"{len(ground_truths)}")
-    if any(not 0 <= t <= 1 for t in iou_thresholds) or not len(iou_thresholds):
-        raise ValueError(f"iou_thresholds must be numbers in [0, 1], got {iou_thresholds!r}")
-    preds = [_check_image(p, i, "predictions", True) for i, p in enumerate(predictions)]
-    gts = [_check_image(g, i, "ground_truths", False) for i, g in enumerate(ground_truths)]
+    preds, gts, max_detections = _check_dataset(predictions, ground_truths, max_detections)
+    iou_thresholds = _check_thresholds(iou_thresholds)
     classes = torch.unique(torch.cat([lab for _, lab, _ in preds + gts] + [torch.zeros(0, dtype=torch.long)]))
     T, K = len(iou_thresholds), len(classes)
     ap = torch.full((T, K), float("nan"), dtype=torch.float64)

@@ -5,6 +5,21 @@ max; ROI Align keeps real coordinates, samples each bin on a regular grid by bil
 and averages. Bilinear weights are separable, so ROI Align here is two small matrix products per
 image: out[k] = A_y[k] · x · A_x[k]ᵀ. References: Girshick 2015; He et al. 2017. Tested in
 ``tests/test_boxes.py``.
+
+Both ops are defined for any box, as in torchvision: a box with x2 < x1 or y2 < y1 (zero or negative
+extent) just has a bin grid of zero or negative size; ROI Pool makes its rounded box at least 1 × 1
+cell, ROI Align (unless ``aligned``) at least 1 × 1, and with ``aligned`` a negative extent gives
+no sample (0) with adaptive sampling, or samples stepping backwards with ``sampling_ratio > 0``.
+(With ``aligned`` and adaptive sampling, a box inverted along one axis only gives 0, as torchvision's
+CUDA kernel; its CPU kernel fails there to allocate a negative-size buffer, a ``ValueError``.)
+
+Deliberate differences from torchvision (a clear ``ValueError``/``TypeError`` instead of its
+answer): ``input`` must be a finite 4-D floating tensor (torchvision's max skips NaN and reads a 5-D
+input as 4-D; its bilinear sums turn a single inf into NaN in some bins only); boxes must be finite,
+with an integer image index in range (torchvision truncates the index and reads out of bounds for a
+bad one); ``spatial_scale`` must be finite and > 0; ``output_size`` is an
+int or a pair (torchvision ignores a third entry). ROI Align refuses a map with H = 0 or W = 0, on
+which torchvision crashes. An ``output_size`` of 0 gives the empty Tensor[K, C, 0, 0], as torchvision.
 """
 
 from __future__ import annotations
@@ -13,46 +28,55 @@ import math
 
 import torch
 
-from ._checks import as_pair, check_tensor
+from ._box_checks import _check_box_list
+from ._checks import as_pair, check_bool, check_finite, check_float, check_int, check_tensor
 
 __all__ = ["roi_pool", "roi_align", "convert_boxes_to_roi_format"]
 
 
 def convert_boxes_to_roi_format(boxes) -> torch.Tensor:
-    """A list of Tensor[L_i, 4] (one per image) → Tensor[K, 5] rows (image index, x1, y1, x2, y2)."""
-    rows = [torch.cat([torch.full_like(b[:, :1], i), b], 1) for i, b in enumerate(boxes)]
-    return torch.cat(rows, 0)
+    """A list of Tensor[L_i, 4] (one per image) → Tensor[K, 5] rows (image index, x1, y1, x2, y2), like
+    torchvision's ``ops._utils.convert_boxes_to_roi_format``."""
+    boxes = _check_box_list(boxes, "boxes")
+    concat = torch.cat(list(boxes), 0)
+    ids = torch.cat([torch.full_like(b[:, :1], i) for i, b in enumerate(boxes)], 0)
+    return torch.cat([ids, concat], 1)
 
 
-def _rois(input, boxes, spatial_scale):
-    check_tensor(input, "input", (4,), floating=True)
+def _rois(input, boxes, output_size, spatial_scale, align: bool = False):
+    """Check every argument before computing; return (rois Tensor[K, 5], P, Q, scale)."""
+    check_tensor(input, "input", (4,), kind="float")
+    check_finite(input, "input")
+    if align and (input.shape[2] == 0 or input.shape[3] == 0):
+        raise ValueError(f"input must have H > 0 and W > 0 for ROI Align, got shape {tuple(input.shape)}")
     if isinstance(boxes, (list, tuple)):
-        for i, b in enumerate(boxes):
-            check_tensor(b, f"boxes[{i}]", (2,))
-            if b.shape[1] != 4:
-                raise ValueError(f"boxes[{i}] must have shape [L, 4], got {tuple(b.shape)}")
+        _check_box_list(boxes, "boxes")
         if len(boxes) > input.shape[0]:
             raise ValueError(f"boxes is a list of {len(boxes)} tensors but input holds {input.shape[0]} images")
-        rois = convert_boxes_to_roi_format(boxes) if boxes else input.new_zeros(0, 5)
+        rois = convert_boxes_to_roi_format(boxes)
     else:
-        check_tensor(boxes, "boxes", (2,))
+        check_tensor(boxes, "boxes", (2,), kind="real")
         if boxes.shape[1] != 5:
             raise ValueError(f"boxes must be Tensor[K, 5] (index, x1, y1, x2, y2) or a list of Tensor[L, 4], "
                              f"got shape {tuple(boxes.shape)}")
         rois = boxes
-    if rois.dtype != input.dtype:
-        raise TypeError(f"boxes must have the dtype of input ({input.dtype}), got {rois.dtype}")
-    if not bool(torch.isfinite(rois).all()):
-        raise ValueError("boxes must be finite, got NaN or inf")
-    bad = (rois[:, 3] < rois[:, 1]) | (rois[:, 4] < rois[:, 2])
-    if bool(bad.any()):
-        raise ValueError(f"boxes holds {int(bad.sum())} box(es) with x2 < x1 or y2 < y1")
+    if rois.dtype != input.dtype or rois.device != input.device:
+        raise TypeError(f"boxes must have the dtype and device of input ({input.dtype}, {input.device}), "
+                        f"got {rois.dtype}, {rois.device}")
+    check_finite(rois, "boxes")                   # x2 < x1 or y2 < y1 is valid: see roi_pool / roi_align
     idx = rois[:, 0]
     if bool(((idx < 0) | (idx >= input.shape[0]) | (idx != idx.floor())).any()):
-        raise ValueError(f"box image indices must be integers in [0, {input.shape[0] - 1}]")
-    if isinstance(spatial_scale, bool) or not isinstance(spatial_scale, (int, float)) or not spatial_scale > 0:
-        raise ValueError(f"spatial_scale must be a number > 0, got {spatial_scale!r}")
-    return rois
+        raise ValueError(f"boxes: the image indices must be integers in [0, {input.shape[0] - 1}] "
+                         f"(input holds {input.shape[0]} images)")
+    P, Q = as_pair(output_size, "output_size", 0)
+    scale = check_float(spatial_scale, "spatial_scale", 0.0, min_open=True, allow_inf=False)
+    return rois, P, Q, scale
+
+
+def _zeros(input, *shape):
+    """Zeros of ``shape`` that stay on the autograd graph of ``input`` (a sum over no element is exactly 0), so
+    that backward through boxes with no sample works, as torchvision's."""
+    return input.new_zeros(shape) + input[:0].sum()
 
 
 def _round_half_away(v):
@@ -65,7 +89,8 @@ def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0) -> torch.Ten
     """Max-pool each box's region of ``input`` to a fixed ``output_size``, like ``torchvision.ops.roi_pool``.
 
     Quantization 1: the box, scaled by ``spatial_scale``, is rounded to whole cells (half away from
-    zero). Quantization 2: bin ph covers rows [⌊ph·h/P⌋, ⌈(ph+1)·h/P⌉) of the rounded box. Empty bins give 0.
+    zero). Quantization 2: bin ph covers rows [⌊ph·h/P⌋, ⌈(ph+1)·h/P⌉) of the rounded box, h = max(y2 - y1 + 1, 1)
+    in cells (so an inverted box, y2 < y1, pools the one cell row at y1). Empty bins give 0.
 
     Args:
         input (Tensor[N, C, H, W]); boxes (Tensor[K, 5] or list of Tensor[L, 4], image coordinates, xyxy).
@@ -73,10 +98,11 @@ def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0) -> torch.Ten
     Returns:
         Tensor[K, C, P, Q].
     """
-    rois = _rois(input, boxes, spatial_scale)
-    P, Q = as_pair(output_size, "output_size", 1)
+    rois, P, Q, spatial_scale = _rois(input, boxes, output_size, spatial_scale)
     _, C, H, W = input.shape
     dtype, dev = input.dtype, input.device
+    if rois.shape[0] == 0 or P == 0 or Q == 0 or H == 0 or W == 0:       # nothing to pool: zeros, as torchvision
+        return _zeros(input, rois.shape[0], C, P, Q)
     corners = _round_half_away(rois[:, 1:] * torch.tensor(spatial_scale, dtype=dtype, device=dev)).long().tolist()
     out = []
     for (b, (sw, sh, ew, eh)) in zip(rois[:, 0].long().tolist(), corners):
@@ -95,7 +121,7 @@ def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0) -> torch.Ten
         t = t[:, None].masked_fill(~rows[None, :, :, None], -math.inf).max(2).values  # [C, P, Q]
         empty = (h1 <= h0)[:, None] | (w1 <= w0)[None, :]
         out.append(t.masked_fill(empty, 0.0))
-    return torch.stack(out) if out else input.new_zeros(0, C, P, Q)
+    return torch.stack(out)
 
 
 def _axis_weights(start, bin_size, grid, n_bins, size, max_grid):
@@ -130,22 +156,21 @@ def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ra
 
     The box (scaled, minus 0.5 if ``aligned`` so that pixel centres sit at half-integers) is cut into
     P × Q equal bins; each bin averages ``sampling_ratio``² bilinear samples (or ⌈bin size⌉ per axis when
-    ``sampling_ratio <= 0``). Without ``aligned`` a box is at least 1 × 1 cell.
+    ``sampling_ratio <= 0``). Without ``aligned`` a box is at least 1 × 1 cell (max(x2 - x1, 1), as
+    torchvision; an inverted box counts as 1 cell wide); with ``aligned`` an inverted box keeps its negative
+    size: no sample when ``sampling_ratio <= 0`` (the bin is 0), backwards steps otherwise.
 
     Args:
         input (Tensor[N, C, H, W]); boxes (Tensor[K, 5] or list of Tensor[L, 4]); output_size (int or (P, Q)).
     Returns:
         Tensor[K, C, P, Q]; differentiable with respect to ``input``.
     """
-    rois = _rois(input, boxes, spatial_scale)
-    P, Q = as_pair(output_size, "output_size", 1)
-    if isinstance(sampling_ratio, bool) or not isinstance(sampling_ratio, int):
-        raise TypeError(f"sampling_ratio must be an int (<= 0 for adaptive), got {sampling_ratio!r}")
-    if not isinstance(aligned, bool):
-        raise TypeError(f"aligned must be a bool, got {aligned!r}")
+    rois, P, Q, spatial_scale = _rois(input, boxes, output_size, spatial_scale, align=True)
+    sampling_ratio = check_int(sampling_ratio, "sampling_ratio")
+    aligned = check_bool(aligned, "aligned")
     N, C, H, W = input.shape
-    if rois.shape[0] == 0:
-        return input.new_zeros(0, C, P, Q)
+    if rois.shape[0] == 0 or P == 0 or Q == 0:
+        return _zeros(input, rois.shape[0], C, P, Q)
     dtype = input.dtype
     scale = torch.tensor(spatial_scale, dtype=dtype, device=input.device)
     start = rois[:, 1:3] * scale - (0.5 if aligned else 0.0)                       # (x, y)
@@ -165,7 +190,7 @@ def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ra
     for k, (n, a, b, c, d) in enumerate(zip(rois[:, 0].long().tolist(), y0.tolist(), y1.tolist(), x0.tolist(),
                                             x1.tolist())):
         if b < a or d < c:                                                  # no sample on the map
-            out.append(input.new_zeros(C, P, Q))
+            out.append(_zeros(input, C, P, Q))
             continue
         t = torch.matmul(Ay[k, :, a:b + 1], input[n, :, a:b + 1, c:d + 1])  # [C, P, w]: only the cells it touches
         out.append(torch.matmul(t, Ax[k, :, c:d + 1].T))                    # [C, P, Q]

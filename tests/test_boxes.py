@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torchvision.ops as tv
@@ -150,6 +151,7 @@ def _soft_nms_reference(boxes, scores, iou_threshold, sigma, score_threshold, me
         alive.remove(m)
         for i in list(alive):
             iou = tv.box_iou(torch.tensor([b[m]]), torch.tensor([b[i]])).item()
+            iou = 0.0 if math.isnan(iou) else iou                       # 0/0 (two empty boxes): no overlap, as nms
             w = math.exp(-iou * iou / sigma) if method == "gaussian" else (1 - iou if iou > iou_threshold else 1.0)
             s[i] *= w
             if s[i] < score_threshold or w == 0:
@@ -189,7 +191,7 @@ def test_nms_empty_and_bad_input():
         B.box_iou(torch.zeros(3, 5), torch.zeros(2, 4))
     with pytest.raises(ValueError, match="NaN"):
         B.nms(b, torch.tensor([0.5, float("nan")]), 0.5)
-    with pytest.raises(ValueError, match=r"iou_threshold must be a number in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"iou_threshold must be in \[0, 1\]"):
         B.nms(b, torch.ones(2), 1.5)
     with pytest.raises(ValueError, match="same length"):
         B.nms(b, torch.ones(3), 0.5)
@@ -197,8 +199,8 @@ def test_nms_empty_and_bad_input():
         B.batched_nms(b, torch.ones(2), torch.zeros(3, dtype=torch.long), 0.5)
     with pytest.raises(ValueError, match="reduction"):
         B.generalized_box_iou_loss(b, b, reduction="avg")
-    with pytest.raises(ValueError, match="same shape"):
-        B.complete_box_iou_loss(b, b[:1])
+    with pytest.raises(ValueError, match="must broadcast"):
+        B.complete_box_iou_loss(b, torch.zeros(3, 4))
     with pytest.raises(ValueError, match="fmt"):
         B.box_area(b, "yxyx")
     with pytest.raises(ValueError, match="method"):
@@ -268,8 +270,8 @@ def test_roi_ops_accept_box_lists_and_reject_bad_boxes():
     for ours, ref in ((R.roi_align, tv.roi_align), (R.roi_pool, tv.roi_pool)):
         assert_close(ours(x, boxes, 2), ref(x, boxes, 2))
     assert R.roi_align(x, torch.zeros(0, 5), 3).shape == (0, 2, 3, 3)
-    with pytest.raises(ValueError, match="x2 < x1"):
-        R.roi_align(x, torch.tensor([[0.0, 5, 0, 1, 4]]), 2)
+    inverted = torch.tensor([[0.0, 5, 0, 1, 4]])                          # x2 < x1: defined, as in torchvision
+    assert_close(R.roi_align(x, inverted, 2), tv.roi_align(x, inverted, 2))
     with pytest.raises(ValueError, match=r"Tensor\[K, 5\]"):
         R.roi_pool(x, torch.zeros(3, 4), 2)
     with pytest.raises(ValueError, match="image indices"):
@@ -279,4 +281,251 @@ def test_roi_ops_accept_box_lists_and_reject_bad_boxes():
     with pytest.raises(ValueError, match="spatial_scale"):
         R.roi_align(x, torch.zeros(1, 5), 2, spatial_scale=0)
     with pytest.raises(ValueError, match="output_size"):
-        R.roi_pool(x, torch.zeros(1, 5), 0)
+        R.roi_pool(x, torch.zeros(1, 5), -1)
+    for ours, ref in ((R.roi_align, tv.roi_align), (R.roi_pool, tv.roi_pool)):      # output_size 0: empty, as tv
+        assert ours(x, torch.zeros(2, 5), 0).shape == ref(x, torch.zeros(2, 5), 0).shape == (2, 2, 0, 0)
+
+
+# ----------------------------------------------------------------------------- issue 15: the contract on every input
+def test_zero_area_boxes_iou_is_nan_like_torchvision_and_soft_nms_keeps_them():
+    # torchvision: IoU of two zero-area boxes is 0/0 = NaN, and nms never suppresses on a NaN IoU
+    boxes = torch.tensor([[1.0, 1, 1, 5], [1, 1, 1, 5], [3, 3, 3, 3], [0, 0, 4, 4], [0.5, 0, 4, 4]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5])
+    assert_close(B.box_iou(boxes, boxes), tv.box_iou(boxes, boxes), equal_nan=True)
+    assert math.isnan(tv.box_iou(boxes[:1], boxes[1:2]).item())
+    ref = tv.nms(boxes, scores, 0.3)
+    assert ref.tolist() == [0, 1, 2, 3]                                   # the duplicates survive; box 4 does not
+    assert torch.equal(B.nms(boxes, scores, 0.3), ref)
+    keep, kept = B.soft_nms(boxes, scores, 0.3, method="hard")
+    assert torch.equal(keep, ref) and torch.equal(kept, scores[ref])
+    for method in ("linear", "gaussian"):                                # a 0/0 IoU is no overlap: no decay
+        keep, kept = B.soft_nms(boxes, scores, 0.3, method=method)
+        assert keep[:3].tolist() == [0, 1, 2] and torch.equal(kept[:3], scores[:3])
+        ref_keep, ref_kept = _soft_nms_reference(boxes, scores, 0.3, 0.5, 0.001, method)
+        assert keep.tolist() == ref_keep and kept.tolist() == pytest.approx(ref_kept)
+
+
+@pytest.mark.parametrize("bad", ["False", None, 1, 0])
+def test_roi_align_aligned_must_be_a_bool(bad):
+    x = torch.randn(1, 2, 6, 6, generator=GEN)
+    boxes = torch.tensor([[0.0, 1, 1, 4, 4]])
+    with pytest.raises(TypeError, match="aligned must be a bool"):
+        R.roi_align(x, boxes, 2, aligned=bad)
+    assert_close(R.roi_align(x, boxes, 2, aligned=np.bool_(True)), tv.roi_align(x, boxes, 2, aligned=True))
+
+
+def test_numpy_scalars_are_accepted_like_python_numbers():
+    x = torch.randn(2, 3, 9, 11, generator=GEN, dtype=torch.float64)
+    rois = rois_for(2, 6, 9, 11, 0.5)
+    ours = R.roi_align(x, rois, (np.int64(2), np.int32(3)), np.float64(0.5), np.int64(2), np.bool_(False))
+    assert_close(ours, tv.roi_align(x, rois, (2, 3), 0.5, 2, False))
+    assert_close(R.roi_pool(x, rois, np.int64(3), np.float32(0.5)), tv.roi_pool(x, rois, 3, 0.5))
+    boxes, scores = clustered_scene(40)
+    assert torch.equal(B.nms(boxes, scores, np.float64(0.5)), tv.nms(boxes, scores, 0.5))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -0.1, 1.5, float("inf"), True, "0.5", None])
+def test_iou_thresholds_outside_unit_interval_are_refused(bad):
+    boxes, scores = clustered_scene(10)
+    err = TypeError if isinstance(bad, (bool, str)) or bad is None else ValueError
+    for call in (lambda: B.nms(boxes, scores, bad), lambda: B.soft_nms(boxes, scores, bad),
+                 lambda: B.batched_nms(boxes, scores, torch.zeros(10, dtype=torch.long), bad)):
+        with pytest.raises(err, match="iou_threshold"):
+            call()
+    assert tv.nms(boxes, scores, 1.5).numel() == 10                     # torchvision takes it: a documented difference
+
+
+def test_mixed_dtypes_are_refused_as_torchvision_refuses_them():
+    boxes, scores = clustered_scene(20)
+    for s in (scores.half(), scores.double()):
+        with pytest.raises(RuntimeError):
+            tv.nms(boxes, s, 0.5)
+        with pytest.raises(TypeError, match="boxes and scores must have the same dtype"):
+            B.nms(boxes, s, 0.5)
+    with pytest.raises(TypeError, match="floating"):
+        B.nms(boxes.long(), scores, 0.5)                                  # torchvision: not implemented for Long
+    assert torch.equal(B.nms(boxes.double(), scores.double(), 0.5), tv.nms(boxes.double(), scores.double(), 0.5))
+    b1 = rand_boxes(6)
+    assert_close(B.box_iou(b1.half(), b1), tv.box_iou(b1.half(), b1), atol=1e-3, rtol=1e-3)   # promoted, as tv
+    assert_close(B.box_iou(b1.long(), b1.long()), tv.box_iou(b1.long(), b1.long()))
+
+
+def test_batched_nms_idxs_must_be_integer():
+    boxes, scores = clustered_scene(30)
+    idxs = torch.randint(0, 3, (30,), generator=GEN)
+    assert torch.equal(B.batched_nms(boxes, scores, idxs.int(), 0.5), tv.batched_nms(boxes, scores, idxs, 0.5))
+    assert torch.equal(B.batched_nms(boxes, scores, idxs - 5, 0.5), tv.batched_nms(boxes, scores, idxs - 5, 0.5))
+    for bad in (idxs.float(), idxs > 0):
+        tv.batched_nms(boxes, scores, bad, 0.5)                          # torchvision casts them
+        with pytest.raises(TypeError, match="idxs must have an integer dtype"):
+            B.batched_nms(boxes, scores, bad, 0.5)
+    with pytest.raises(TypeError, match="idxs"):
+        B.batched_nms(boxes, scores, None, 0.5)
+
+
+def test_nan_and_inf_boxes_follow_torchvision_where_it_answers():
+    b = rand_boxes(12, extent=20)
+    b[3, 2], b[7, 1] = float("nan"), -float("inf")
+    scores = torch.rand(12, generator=GEN)
+    assert_close(B.box_iou(b, b[:5]), tv.box_iou(b, b[:5]), equal_nan=True)
+    assert_close(B.generalized_box_iou(b, b[:5]), tv.generalized_box_iou(b, b[:5]), equal_nan=True)
+    assert_close(B.box_area(b), tv.box_area(b), equal_nan=True)
+    assert_close(B.generalized_box_iou_loss(b, b.flip(0)), tv.generalized_box_iou_loss(b, b.flip(0)), equal_nan=True)
+    for t in (0.1, 0.5):
+        assert torch.equal(B.nms(b, scores, t), tv.nms(b, scores, t))
+    idxs = torch.zeros(12, dtype=torch.long)
+    assert tv.batched_nms(b, scores, idxs, 0.1).numel() == 12             # the coordinate trick: all NaN, none removed
+    with pytest.raises(ValueError, match="boxes must be finite"):
+        B.batched_nms(b, scores, idxs, 0.1)
+    x = torch.randn(1, 2, 8, 8, generator=GEN)
+    with pytest.raises(ValueError, match="boxes must be finite"):
+        R.roi_align(x, torch.tensor([[0.0, 1, float("nan"), 4, 4]]), 2)
+    with pytest.raises(ValueError, match="input must be finite"):
+        R.roi_pool(x.masked_fill(x > 1, float("nan")), torch.tensor([[0.0, 1, 1, 4, 4]]), 2)
+
+
+def test_degenerate_boxes_are_refused_where_torchvision_computes():
+    bad = torch.tensor([[4.0, 0, 1, 3]])
+    assert tv.box_area(bad).item() == -9.0
+    for call in (lambda: B.box_area(bad), lambda: B.box_iou(bad, bad), lambda: B.nms(bad, torch.ones(1), 0.5),
+                 lambda: B.generalized_box_iou_loss(bad, bad), lambda: B.box_convert(bad, "xyxy", "cxcywh")):
+        with pytest.raises(ValueError, match="x2 < x1"):
+            call()
+    with pytest.raises(ValueError, match="negative width"):
+        B.box_area(torch.tensor([[0.0, 0, -1, 2]]), "xywh")
+    with pytest.raises(TypeError, match="boxes must have a real dtype"):
+        B.box_area(torch.ones(2, 4, dtype=torch.bool))
+
+
+def test_empty_inputs_give_torchvision_empty_outputs():
+    e, b = torch.zeros(0, 4), rand_boxes(3)
+    for ours, ref in ((B.nms(e, torch.zeros(0), 0.5), tv.nms(e, torch.zeros(0), 0.5)),
+                      (B.batched_nms(e, torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5),
+                       tv.batched_nms(e, torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5)),
+                      (B.box_iou(e, b), tv.box_iou(e, b)), (B.box_iou(b, e), tv.box_iou(b, e)),
+                      (B.complete_box_iou(e, b), tv.complete_box_iou(e, b)), (B.box_area(e), tv.box_area(e)),
+                      (B.box_convert(e, "xyxy", "cxcywh"), tv.box_convert(e, "xyxy", "cxcywh"))):
+        assert ours.shape == ref.shape and ours.dtype == ref.dtype
+    x = torch.randn(2, 3, 6, 6, generator=GEN)
+    for ours, ref in ((R.roi_align, tv.roi_align), (R.roi_pool, tv.roi_pool)):
+        assert ours(x, torch.zeros(0, 5), (2, 3)).shape == ref(x, torch.zeros(0, 5), (2, 3)).shape == (0, 3, 2, 3)
+        assert ours(x[:, :0], torch.tensor([[0.0, 1, 1, 3, 3]]), 2).shape == (1, 0, 2, 2)
+    assert_close(R.roi_pool(x[..., :0], torch.tensor([[1.0, 1, 1, 3, 3]]), 2),
+                 tv.roi_pool(x[..., :0], torch.tensor([[1.0, 1, 1, 3, 3]]), 2))   # an empty map pools to 0
+    with pytest.raises(ValueError, match="H > 0 and W > 0"):
+        R.roi_align(x[..., :0], torch.tensor([[1.0, 1, 1, 3, 3]]), 2)     # torchvision segfaults here
+
+
+def test_box_losses_broadcast_like_torchvision():
+    pred = rand_boxes(6, dtype=torch.float64)
+    one = rand_boxes(1, dtype=torch.float64)
+    for name in ("generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss"):
+        assert_close(getattr(B, name)(pred, one), getattr(tv, name)(pred, one))
+        assert_close(getattr(B, name)(pred, pred + 1, eps=0.5), getattr(tv, name)(pred, pred + 1, eps=0.5))
+        with pytest.raises(TypeError, match="wider dtype"):
+            getattr(B, name)(pred.float(), pred)                          # torchvision: index_put dtype mismatch
+
+
+# ----------------------------------------------------------------------------- torchvision's own test cases
+ROIS_TV = [[0, 0, 0, 9, 9], [0, 0, 5, 4, 9], [0, 5, 5, 9, 9], [1, 0, 0, 9, 9]]   # torchvision test_ops.py
+
+
+def _inverted_rois(k, H, W, scale, dtype=torch.float64):
+    """Random corners in any order: most boxes have x2 < x1 or y2 < y1 (or both), some barely."""
+    a = torch.rand(k, 2, generator=GEN, dtype=torch.float64) * torch.tensor([W + 2.0, H + 2.0]) / scale - 1
+    b = torch.rand(k, 2, generator=GEN, dtype=torch.float64) * torch.tensor([W + 2.0, H + 2.0]) / scale - 1
+    b[:4] = a[:4] - torch.tensor([0.3, 0.1])
+    idx = torch.randint(0, 2, (k, 1), generator=GEN).double()
+    return torch.cat([idx, a, b], 1).to(dtype)
+
+
+def _tv_cpu_allocates(rois, scale, P, Q, aligned, sampling_ratio):
+    """torchvision's CPU ROI Align allocates grid_h·grid_w·P·Q samples: a negative product (one axis of an
+    aligned box inverted by a bin or more, adaptive sampling) fails there (its CUDA kernel gives 0)."""
+    if sampling_ratio > 0 or not aligned:
+        return torch.ones(len(rois), dtype=torch.bool)
+    size = rois[:, 3:5] * scale - rois[:, 1:3] * scale
+    grid = torch.ceil(size / torch.tensor([Q, P], dtype=size.dtype))
+    return grid.prod(1) >= 0
+
+
+@pytest.fixture
+def one_thread():
+    """Small float64 max-reductions: a busy thread pool costs ~10 ms a call, the arithmetic microseconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_roi_ops_take_inverted_boxes_like_torchvision(one_thread):
+    """torchvision's test_jit_boxes_list passes its ROI table transposed: boxes with y2 < y1 are valid there."""
+    x = torch.rand(2, 1, 10, 10, generator=GEN)
+    roi = torch.tensor(ROIS_TV, dtype=torch.float).t()
+    for ours, ref in ((R.roi_pool, tv.roi_pool), (lambda *a: R.roi_align(*a, -1), lambda *a: tv.roi_align(*a, -1))):
+        y = ours(x, [roi, roi], [3, 3], 1.0)
+        assert y.shape == (10, 1, 3, 3)
+        assert_close(y, ref(x, [roi, roi], [3, 3], 1.0))
+    x = torch.randn(2, 3, 11, 9, generator=GEN, dtype=torch.float64)
+    for scale in (1.0, 0.5, 2.0):
+        rois = _inverted_rois(40, 11, 9, scale)
+        for size in ((3, 4), 1, 5):
+            assert_close(R.roi_pool(x, rois, size, scale), tv.roi_pool(x, rois, size, scale))
+            P, Q = (size, size) if isinstance(size, int) else size
+            for aligned in (False, True):
+                for sr in (-1, 0, 1, 3):
+                    ok = _tv_cpu_allocates(rois, scale, P, Q, aligned, sr)
+                    ours = R.roi_align(x, rois, size, scale, sr, aligned)
+                    assert_close(ours[ok], tv.roi_align(x, rois[ok], size, scale, sr, aligned))
+                    assert not ours[~ok].any()                          # no sample: 0, as torchvision's CUDA kernel
+
+
+def test_roi_ops_gradient_through_inverted_and_sampleless_boxes_matches_torchvision():
+    x = torch.rand(2, 3, 11, 9, dtype=torch.float64, generator=GEN, requires_grad=True)
+    rois = torch.tensor([[0, 5.0, 6, 2, 1], [1, 3, 3, 3, 1], [0, 8, 9.5, 1, 2]], dtype=torch.float64)
+    g_out = torch.rand(3, 3, 2, 3, dtype=torch.float64, generator=GEN)
+    for ours, ref in ((lambda r: R.roi_pool(x, r, (2, 3))), lambda r: tv.roi_pool(x, r, (2, 3))), *[
+            ((lambda r, a=a, s=s: R.roi_align(x, r, (2, 3), 1.0, s, a)),
+             (lambda r, a=a, s=s: tv.roi_align(x, r, (2, 3), 1.0, s, a))) for a in (False, True) for s in (-1, 2)]:
+        (g1,) = torch.autograd.grad((ours(rois) * g_out).sum(), x)      # aligned, adaptive: no sample in any box
+        (g2,) = torch.autograd.grad((ref(rois) * g_out).sum(), x)
+        assert_close(g1, g2)
+
+
+FLOAT_BOXES_TV = [[285.3538, 185.5758, 1193.5110, 851.4551], [285.1472, 188.7374, 1192.4984, 851.0669],
+                  [279.2440, 197.9812, 1189.4746, 849.2019]]               # torchvision test_nms_float16
+
+
+def test_nms_float16_boxes_give_the_float32_answer():
+    """float16 areas overflow (908 × 666 > 65504): the IoU is computed in float32, so keep(float16) = keep(float32)
+    as torchvision's test_nms_float16 expects (its CPU kernel refuses float16; its CUDA kernel accumulates in float)."""
+    boxes, scores = torch.tensor(FLOAT_BOXES_TV), torch.tensor([0.6370, 0.7569, 0.3966])
+    keep32 = tv.nms(boxes, scores, 0.2)
+    assert torch.equal(B.nms(boxes.half(), scores.half(), 0.2), keep32)
+    assert torch.equal(B.nms(boxes, scores, 0.2), keep32)
+    xy = torch.rand(300, 2, generator=GEN) * 800
+    big = torch.cat([xy, xy + 250 + torch.rand(300, 2, generator=GEN) * 700], 1).half()
+    s = torch.rand(300, generator=GEN).half()
+    labels = torch.randint(0, 3, (300,), generator=GEN)
+    for t in (0.2, 0.5, 0.8):
+        assert torch.equal(B.nms(big, s, t), tv.nms(big.float(), s.float(), t))
+        assert torch.equal(B.batched_nms(big, s, labels, t), tv.batched_nms(big.float(), s.float(), labels, t))
+    assert torch.isfinite(B.soft_nms(big, s)[1]).all()
+    if torch.cuda.is_available():
+        b, sc = boxes.half().cuda(), scores.half().cuda()
+        assert torch.equal(B.nms(b, sc, 0.2).cpu(), tv.nms(b, sc, 0.2).cpu())
+
+
+def test_batched_nms_of_empty_boxes_is_empty_whatever_the_other_arguments():
+    """torchvision's test_batched_nms_implementations: batched_nms(empty, None, None, None) == empty (int64)."""
+    empty = torch.empty((0,), dtype=torch.int64)
+    for boxes in (empty, torch.zeros(0, 4), torch.zeros(3, 0), torch.zeros(0, 4, dtype=torch.float16)):
+        ours, ref = B.batched_nms(boxes, None, None, None), tv.batched_nms(boxes, None, None, None)
+        assert ours.dtype == ref.dtype == torch.int64 and ours.shape == ref.shape == (0,)
+    b = torch.tensor([[0.0, 0, 1, 1], [2, 2, 3, 3]])
+    with pytest.raises(TypeError, match="scores"):                        # non-empty: every argument checked
+        B.batched_nms(b, None, torch.zeros(2, dtype=torch.long), 0.5)
+    with pytest.raises(ValueError, match=r"boxes must have shape \[N, 4\]"):
+        B.batched_nms(b[0], torch.ones(1), torch.zeros(1, dtype=torch.long), 0.5)
+    with pytest.raises(TypeError, match="boxes must have a floating dtype"):
+        B.batched_nms(b.long(), torch.ones(2), torch.zeros(2, dtype=torch.long), 0.5)
