@@ -134,8 +134,10 @@ def test_receptive_field_bad_input():
         rf.Layer("x", 3, kind="fc")
     with pytest.raises(ValueError, match="stride must be an int >= 1"):
         rf.Layer("x", 3, 0)
-    with pytest.raises(TypeError, match="layers must be a non-empty list of Layer"):
+    with pytest.raises(ValueError, match="layers must hold at least one Layer"):
         rf.receptive_field_table([], 10)
+    with pytest.raises(TypeError, match=r"layers\[1\] must be a Layer"):
+        rf.receptive_field_table([rf.Layer("a", 3), (3, 1, 0)], 10)
     with pytest.raises(ValueError, match="layer 'big' does not fit"):
         rf.receptive_field_table([rf.Layer("big", 11)], 5)
     with pytest.raises(ValueError, match="has no known receptive-field geometry"):
@@ -165,7 +167,7 @@ def test_parse_layers_and_unit_region():
     with pytest.raises(ValueError, match="gives an option twice"):
         rf.parse_layers("conv3s2s1")
     assert rf.parse_layers("conv3d2p2")[0] == rf.Layer("conv1", 3, 1, 2, 2)
-    with pytest.raises(ValueError, match="unit must be <"):
+    with pytest.raises(ValueError, match="unit must be an int >= 0 and <= 61"):
         rf.unit_region(rows, 0, 99)
 
 
@@ -175,3 +177,151 @@ def test_effective_receptive_field_refuses_all_zero_gradients():
     nn.init.constant_(dead[0].bias, -1.0)
     with pytest.raises(ValueError, match="every gradient was zero"):
         rf.effective_receptive_field(dead, (1, 9, 9), n_samples=2)
+
+
+# ----------------------------------------------------------------------------- issue 15: the contract
+def test_any_iterable_of_layers_works_a_generator_included():
+    layers = rf.parse_layers("conv3, pool2, conv5s2p2")
+    expected = rf.receptive_field_table(layers, 64)
+    assert rf.receptive_field_table((layer for layer in layers), 64) == expected      # was [] (check consumed it)
+    assert rf.receptive_field_table(tuple(layers), 64) == expected
+    assert rf.receptive_field_top_down(iter(layers)) == expected[-1].rf
+    assert rf.format_table(iter(expected)) == rf.format_table(expected)
+    assert rf.unit_region(iter(expected), 2, 1) == rf.unit_region(expected, 2, 1)
+    with pytest.raises(TypeError, match="layers must be an iterable of Layer"):
+        rf.receptive_field_table("conv3", 64)
+    with pytest.raises(TypeError, match="layers must be an iterable of Layer"):
+        rf.receptive_field_top_down(rf.Layer("a", 3))
+
+
+def test_numpy_ints_are_accepted_and_stored_as_ints():
+    np = pytest.importorskip("numpy")
+    layer = rf.Layer("c", np.int64(3), np.int32(2), np.int64(1), np.int64(1), "conv", np.bool_(False))
+    assert layer == rf.Layer("c", 3, 2, 1) and type(layer.kernel_size) is int and layer.ceil_mode is False
+    rows = rf.receptive_field_table([layer], np.int64(32))
+    assert rows == rf.receptive_field_table([rf.Layer("c", 3, 2, 1)], 32)
+    assert rf.unit_region(rows, np.int64(0), np.int64(3)) == rf.unit_region(rows, 0, 3)
+    model = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2))
+    assert rf.layers_from_module(model, np.int64(1)) == rf.layers_from_module(model, 1)
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(name="c", kernel_size=3.0), TypeError, "kernel_size must be an int"),
+    (dict(name="c", kernel_size=True), TypeError, "kernel_size must be an int"),
+    (dict(name="c", kernel_size=3, stride=0), ValueError, "stride must be an int >= 1"),
+    (dict(name="c", kernel_size=3, padding=-1), ValueError, "padding must be an int >= 0"),
+    (dict(name="c", kernel_size=3, dilation="2"), TypeError, "dilation must be an int"),
+    (dict(name="c", kernel_size=3, ceil_mode="False"), TypeError, "ceil_mode must be a bool"),
+    (dict(name="c", kernel_size=3, ceil_mode=1), TypeError, "ceil_mode must be a bool"),
+    (dict(name=3, kernel_size=3), TypeError, "name must be a str"),
+    (dict(name="p", kernel_size=3, padding=2, kind="pool"), ValueError, "padding of a pool must be at most"),
+])
+def test_layer_construction_checks(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        rf.Layer(**kwargs)
+
+
+def test_pool_padding_rule_is_torchs():
+    for k, p in [(2, 1), (3, 1), (3, 2), (4, 2), (4, 3)]:
+        try:
+            nn.MaxPool2d(k, 1, p)(torch.zeros(1, 1, 9, 9))
+            torch_ok = True
+        except RuntimeError:
+            torch_ok = False
+        try:
+            rf.Layer("p", k, 1, p, kind="pool")
+            ours_ok = True
+        except ValueError:
+            ours_ok = False
+        assert ours_ok == torch_ok, (k, p)
+
+
+def test_layer_rf_construction_checks():
+    layer = rf.Layer("c", 3)
+    assert rf.LayerRF(layer, 8, 1, 3, 1.0).start == 1.0
+    with pytest.raises(TypeError, match="layer must be a Layer"):
+        rf.LayerRF("c", 8, 1, 3, 1.0)
+    with pytest.raises(ValueError, match="output_size must be an int >= 1"):
+        rf.LayerRF(layer, 0, 1, 3, 1.0)
+    with pytest.raises(TypeError, match="jump must be an int"):
+        rf.LayerRF(layer, 8, 1.5, 3, 1.0)
+    with pytest.raises(ValueError, match="start must be a real number"):
+        rf.LayerRF(layer, 8, 1, 3, float("nan"))
+
+
+def test_layers_from_module_reads_string_padding_like_torch_and_names_what_it_cannot_read():
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding="same"), nn.Conv2d(1, 1, (5, 3), padding="valid"),
+                          nn.Conv2d(1, 1, 3, padding="same", dilation=2))
+    for axis in (0, 1):
+        rows = rf.receptive_field_table(rf.layers_from_module(model, axis), 20)
+        assert rows[-1].output_size == model(torch.zeros(1, 1, 20, 20)).shape[2 + axis]
+    with pytest.raises(ValueError, match=r"module: layer '0' \(Conv2d\) has padding='same' with an even"):
+        rf.layers_from_module(nn.Sequential(nn.Conv2d(1, 1, 4, padding="same")))
+    with pytest.raises(ValueError, match=r"module: layer '1' \(Flatten\) has no known receptive-field geometry"):
+        rf.layers_from_module(nn.Sequential(nn.Conv2d(1, 1, 3), nn.Flatten(0), nn.Linear(4, 2)))
+    with pytest.raises(ValueError, match=r"module: layer '1' \(AdaptiveAvgPool2d\)"):
+        rf.layers_from_module(nn.Sequential(nn.Conv2d(1, 1, 3), nn.AdaptiveAvgPool2d(1)))
+    with pytest.raises(ValueError, match=r"axis must be an int >= 0 and <= 1"):
+        rf.layers_from_module(model, 2)
+    with pytest.raises(TypeError, match=r"axis must be an int"):
+        rf.layers_from_module(model, True)
+
+
+@pytest.mark.parametrize("spec,error,match", [
+    ("conv0", ValueError, r"spec: layer 'conv0': kernel_size must be an int >= 1"),
+    ("conv3d0", ValueError, r"spec: layer 'conv3d0': dilation must be an int >= 1"),
+    ("pool3p2", ValueError, r"spec: layer 'pool3p2': padding of a pool"),
+    ("conv3s0", ValueError, r"spec: layer 'conv3s0': stride must be an int >= 1"),
+    ("", ValueError, r"spec: cannot read layer ''"),
+    ("conv3,", ValueError, r"spec: cannot read layer ''"),
+    ("conv3 pool2", ValueError, r"spec: cannot read layer 'conv3 pool2'"),
+    ("Conv3", ValueError, r"spec: cannot read layer 'Conv3'"),
+    ("conv3s2s1", ValueError, r"spec: layer 'conv3s2s1' gives an option twice"),
+    (3, TypeError, r"spec must be a string"),
+    (["conv3"], TypeError, r"spec must be a string"),
+])
+def test_parse_layers_errors_are_clear(spec, error, match):
+    with pytest.raises(error, match=match):
+        rf.parse_layers(spec)
+
+
+def test_unit_region_and_format_table_checks():
+    rows = rf.receptive_field_table(rf.parse_layers("conv3, pool2"), 16)
+    with pytest.raises(ValueError, match="layer_index must be an int >= 0 and <= 1"):
+        rf.unit_region(rows, 2)
+    with pytest.raises(TypeError, match="layer_index must be an int"):
+        rf.unit_region(rows, 1.0)
+    with pytest.raises(TypeError, match=r"rows\[0\] must be a LayerRF"):
+        rf.unit_region([rf.Layer("c", 3)], 0)
+    with pytest.raises(TypeError, match=r"rows\[0\] must be a LayerRF"):
+        rf.format_table([rf.Layer("c", 3)])
+    assert rf.format_table([]).startswith("layer")
+
+
+def test_empirical_receptive_field_checks_unit_and_size():
+    net = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2))
+    assert rf.empirical_receptive_field(net, 16, unit=(0, 6)) == (4, 4)
+    with pytest.raises(ValueError, match="unit must lie inside the 7 x 7 output map"):
+        rf.empirical_receptive_field(net, 16, unit=(7, 0))
+    with pytest.raises(ValueError, match="input_size=2 is too small for model"):
+        rf.empirical_receptive_field(net, 2)
+    with pytest.raises(TypeError, match="model must be an nn.Sequential"):
+        rf.empirical_receptive_field(nn.Conv2d(1, 1, 3), 16)
+    with pytest.raises(ValueError, match=r"model: layer '0' \(Upsample\)"):
+        rf.empirical_receptive_field(nn.Sequential(nn.Upsample(scale_factor=2)), 16)
+
+
+def test_effective_receptive_field_leaves_the_model_alone_and_checks_its_arguments():
+    model = nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1))
+    erf = rf.effective_receptive_field(model, (2, 9, 9), n_samples=2, generator=torch.Generator().manual_seed(0))
+    assert erf.shape == (9, 9) and all(p.grad is None for p in model.parameters())
+    with pytest.raises(ValueError, match=r"input_shape must be \(C, H, W\)"):
+        rf.effective_receptive_field(model, (9, 9))
+    with pytest.raises(ValueError, match="input_shape must be an int >= 1"):
+        rf.effective_receptive_field(model, (2, 0, 9))
+    with pytest.raises(TypeError, match="model must be an nn.Module"):
+        rf.effective_receptive_field(lambda x: x, (2, 9, 9))
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        rf.effective_receptive_field(model, (2, 9, 9), generator=0)
+    with pytest.raises(ValueError, match=r"model must map Tensor\[1, C, H, W\]"):
+        rf.effective_receptive_field(nn.Sequential(nn.Flatten()), (2, 9, 9))
