@@ -2,16 +2,23 @@
 
 Each ``check_*`` compares the reader's answer with the value computed by the tested library and
 returns a ``CheckResult``: it shows "✓ ..." when right, or (in Chinese, like the book) says what is
-off and gives a hint towards the method, not the number, without printing.
+off and gives a hint towards the method, not the number, without printing. A check answers every input
+(None, a string, a list, NaN, a tensor, a bool ...) with a ``CheckResult`` and never raises; the costly
+expected values are computed once, on the first call.
 """
 
 from __future__ import annotations
 
+import decimal
+import functools
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ._checks import _short
+from ._checks import check_bool as _check_bool  # not "check_*": those names are the exercise checks
 from .activations import sigmoid_grad, softmax
 from .conv import conv2d_macs, conv2d_params, conv_output_size, conv_transpose_output_size, separable_conv2d_macs
 from .pooling import adaptive_avg_pool2d
@@ -30,10 +37,18 @@ __all__ = ["CheckResult", "check_conv_output_size", "check_transpose_output_size
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The verdict on one answer; ``bool(result)`` is whether it was right."""
+    """The verdict on one answer; ``bool(result)`` is whether it was right.
+
+    ok: a bool; message: a string (what the reader sees after ✓ or ✗).
+    """
 
     ok: bool
     message: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "ok", _check_bool(self.ok, "ok"))
+        if not isinstance(self.message, str):
+            raise TypeError(f"message must be a string, got {type(self.message).__name__} {_short(self.message)}")
 
     def __bool__(self) -> bool:
         return self.ok
@@ -42,38 +57,107 @@ class CheckResult:
         return ("✓ " if self.ok else "✗ ") + self.message
 
 
+def _shown(answer) -> str:
+    """``repr(answer)``, cut to 60 characters, and never an error (a reader's object may have a broken repr)."""
+    try:
+        text = repr(answer)
+    except Exception:  # noqa: BLE001 - whatever the reader passed, the check must answer
+        text = f"<{type(answer).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _as_number(answer):
-    """``answer`` as a Python number, or None when it is not one number.
+    """``answer`` as a Python number, or None when it is not one real number.
 
     A reader may compute the answer with numpy or torch: a NumPy scalar, a 0-d or one-element
-    array or tensor counts as the number it holds. ``bool`` is not a number here.
+    array or tensor counts as the number it holds; so does any ``numbers.Real`` (``Fraction``,
+    ``Decimal``). ``bool`` and complex numbers are not numbers here.
     """
     if isinstance(answer, (bool, np.bool_)):
         return None
-    if isinstance(answer, (int, float, np.integer, np.floating)):
-        return answer.item() if isinstance(answer, np.generic) else answer
-    one_element = (isinstance(answer, np.ndarray) and answer.size == 1) or (
-        isinstance(answer, torch.Tensor) and answer.numel() == 1)
-    if one_element:
+    if isinstance(answer, (np.ndarray, torch.Tensor)) or isinstance(answer, np.generic):
         try:
-            value = answer.item()
-        except (RuntimeError, NotImplementedError, ValueError):  # e.g. a tensor on the meta device
+            if (answer.size if isinstance(answer, np.ndarray) else answer.numel()
+                    if isinstance(answer, torch.Tensor) else 1) != 1:
+                return None
+            answer = answer.item()
+        except Exception:  # noqa: BLE001 - e.g. a tensor on the meta device, a sparse or quantized one
             return None
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if isinstance(answer, (bool, np.bool_)):
+            return None
+    if isinstance(answer, int):
+        return answer
+    if isinstance(answer, numbers.Real) or isinstance(answer, decimal.Decimal):
+        try:
+            return float(answer)
+        except (OverflowError, ValueError, TypeError):
+            return None
     return None
 
 
 def _compare(answer, expected, what: str, hint: str, tol: float = 0.0) -> CheckResult:
+    """The verdict on ``answer`` (anything: it never raises): right when |answer - expected| <= tol."""
     if answer is None or answer is Ellipsis:
-        return CheckResult(False, f"{what}：还没有作答。把 {answer!r} 换成你的答案（一个数）")
+        return CheckResult(False, f"{what}：还没有作答。把 {_shown(answer)} 换成你的答案（一个数）")
     value = _as_number(answer)
     if value is None:
-        return CheckResult(False, f"{what}：请给出一个数（int、float、NumPy 或 torch 标量），收到的是 {answer!r}")
-    if abs(value - expected) <= tol:
-        return CheckResult(True, f"{what} = {value}")
-    return CheckResult(False, f"{what}：{value} 不对。提示：{hint}")
+        return CheckResult(False, f"{what}：请给出一个数（int、float、NumPy 或 torch 标量），收到的是 {_shown(answer)}")
+    try:
+        right = abs(value - expected) <= tol
+    except (OverflowError, ArithmeticError):                     # e.g. an int beyond the float range
+        right = False
+    if right:
+        return CheckResult(True, f"{what} = {_shown(value)}")
+    return CheckResult(False, f"{what}：{_shown(value)} 不对。提示：{hint}")
 
 
+# ----------------------------------------------------------------------------- expected values (computed once)
+@functools.cache
+def _spp_length() -> int:
+    return sum(adaptive_avg_pool2d(torch.zeros(1, 256, 13, 13), lv).numel() for lv in (1, 2, 3, 6))
+
+
+@functools.cache
+def _sigmoid_grad_max() -> float:
+    return sigmoid_grad(torch.linspace(-10, 10, 20001, dtype=torch.float64)).max().item()
+
+
+@functools.cache
+def _momentum_limit() -> float:
+    from .optim import SGD
+
+    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = SGD([p], lr=0.0, momentum=0.9)
+    for _ in range(1000):
+        p.grad = torch.ones(1, dtype=torch.float64)
+        opt.step()
+    return opt.state[p]["momentum_buffer"].item()
+
+
+@functools.cache
+def _vit_tokens() -> int:
+    from .vit import PatchEmbedding
+
+    return PatchEmbedding(384, 16, 3, 8)(torch.zeros(1, 3, 384, 384)).shape[1] + 1
+
+
+@functools.cache
+def _mha_params() -> int:
+    from .attention import MultiHeadAttention
+
+    return sum(p.numel() for p in MultiHeadAttention(512, 8).parameters())
+
+
+@functools.cache
+def _all_healthy_accuracy() -> float:
+    from .metrics import confusion_matrix
+
+    y = torch.cat([torch.ones(100, dtype=torch.long), torch.zeros(9900, dtype=torch.long)])
+    cm = confusion_matrix(y, torch.zeros_like(y), num_classes=2)
+    return (cm.trace() / cm.sum()).item()
+
+
+# ----------------------------------------------------------------------------- the checks
 def check_conv_output_size(answer) -> CheckResult:
     """Exercise: AlexNet conv1, input 227, kernel 11, stride 4, no padding. Output side?"""
     return _compare(answer, conv_output_size(227, 11, 4, 0), "AlexNet conv1 的输出边长",
@@ -134,24 +218,17 @@ def check_gap_head_params(answer) -> CheckResult:
 
 def check_spp_length(answer) -> CheckResult:
     """Exercise: length of the SPP vector of 256 channels with levels (1, 2, 3, 6)."""
-    import torch
-
-    expected = sum(adaptive_avg_pool2d(torch.zeros(1, 256, 13, 13), lv).numel() for lv in (1, 2, 3, 6))
-    return _compare(answer, expected, "SPP 向量的长度", "C · Σ l²，对各层金字塔求和")
+    return _compare(answer, _spp_length(), "SPP 向量的长度", "C · Σ l²，对各层金字塔求和")
 
 
 def check_sigmoid_grad_max(answer) -> CheckResult:
     """Exercise: the largest value of σ'(x)."""
-    import torch
-
-    expected = sigmoid_grad(torch.linspace(-10, 10, 20001, dtype=torch.float64)).max().item()
-    return _compare(answer, expected, "sigmoid 导数的最大值", "σ' = σ(1 − σ)，看它在 σ 取何值时最大", tol=1e-6)
+    return _compare(answer, _sigmoid_grad_max(), "sigmoid 导数的最大值", "σ' = σ(1 − σ)，看它在 σ 取何值时最大",
+                    tol=1e-6)
 
 
 def check_tanh_grad_at_zero(answer) -> CheckResult:
     """Exercise: tanh'(0)."""
-    import torch
-
     from .activations import tanh_grad
 
     return _compare(answer, tanh_grad(torch.zeros(1, dtype=torch.float64)).item(), "tanh'(0)", "tanh' = 1 − tanh²",
@@ -160,8 +237,6 @@ def check_tanh_grad_at_zero(answer) -> CheckResult:
 
 def check_softmax_value(answer) -> CheckResult:
     """Exercise: the first probability of softmax([1000, 1001, 1002]), to 4 decimals."""
-    import torch
-
     expected = softmax(torch.tensor([1000.0, 1001.0, 1002.0], dtype=torch.float64), 0)[0].item()
     return _compare(answer, expected, "softmax([1000, 1001, 1002]) 的第一个概率",
                     "先减去最大值（softmax 对平移不变），再算指数", tol=5e-5)
@@ -169,8 +244,6 @@ def check_softmax_value(answer) -> CheckResult:
 
 def check_ce_gradient(answer) -> CheckResult:
     """Exercise: logits (2, 0, -1), true class 0. ∂CE/∂z_0?"""
-    import torch
-
     p0 = softmax(torch.tensor([2.0, 0.0, -1.0], dtype=torch.float64), 0)[0].item()
     return _compare(answer, p0 - 1, "∂CE/∂z_0", "softmax + 交叉熵对 logits 的梯度是 p − y", tol=5e-4)
 
@@ -203,8 +276,6 @@ def check_bn_params(answer) -> CheckResult:
 
 def check_dropout_scale(answer) -> CheckResult:
     """Exercise: the factor inverted dropout applies to kept values for p = 0.2 (drop probability)."""
-    import torch
-
     from .norm import dropout
 
     kept = dropout(torch.ones(1000, dtype=torch.float64), 0.2, generator=torch.Generator().manual_seed(0)).max()
@@ -214,8 +285,6 @@ def check_dropout_scale(answer) -> CheckResult:
 
 def check_running_mean(answer) -> CheckResult:
     """Exercise: running mean after 3 batches whose mean is 2 (start 0, momentum 0.1)."""
-    import torch
-
     from .norm import batch_norm
 
     rm, rv = torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
@@ -227,8 +296,6 @@ def check_running_mean(answer) -> CheckResult:
 
 def check_adam_first_step(answer) -> CheckResult:
     """Exercise: the change of a parameter in Adam's first step (lr 0.01, gradient 5, eps 0)."""
-    import torch
-
     from .optim import Adam
 
     p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
@@ -241,16 +308,7 @@ def check_adam_first_step(answer) -> CheckResult:
 
 def check_momentum_velocity(answer) -> CheckResult:
     """Exercise: the limit of the momentum buffer (μ = 0.9) when the gradient is always 1."""
-    import torch
-
-    from .optim import SGD
-
-    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = SGD([p], lr=0.0, momentum=0.9)
-    for _ in range(1000):
-        p.grad = torch.ones(1, dtype=torch.float64)
-        opt.step()
-    return _compare(answer, opt.state[p]["momentum_buffer"].item(), "速度的极限", "在不动点 v = μv + 1", tol=1e-6)
+    return _compare(answer, _momentum_limit(), "速度的极限", "在不动点 v = μv + 1", tol=1e-6)
 
 
 def check_linear_scaling_lr(answer) -> CheckResult:
@@ -261,8 +319,6 @@ def check_linear_scaling_lr(answer) -> CheckResult:
 def check_xavier_bound(answer) -> CheckResult:
     """Exercise: the bound a of Xavier-uniform for Linear(300, 100)."""
     import math
-
-    import torch
 
     from .init import fan_in_and_fan_out
 
@@ -275,8 +331,6 @@ def check_xavier_bound(answer) -> CheckResult:
 def check_he_std(answer) -> CheckResult:
     """Exercise: std of He-normal (ReLU, fan_in) for a 3x3 conv with 512 input channels."""
     import math
-
-    import torch
 
     from .init import calculate_gain, fan_in_and_fan_out
 
@@ -298,8 +352,6 @@ def check_linear_grad(answer) -> CheckResult:
 
 def check_iou_value(answer) -> CheckResult:
     """Exercise: IoU of (0, 0, 10, 10) and (5, 5, 15, 15)."""
-    import torch
-
     from .boxes import box_iou
 
     iou = box_iou(torch.tensor([[0.0, 0, 10, 10]], dtype=torch.float64), torch.tensor([[5.0, 5, 15, 15]],
@@ -318,8 +370,6 @@ def check_anchor_count(answer) -> CheckResult:
 
 def check_roi_pool_start(answer) -> CheckResult:
     """Exercise: ROI Pool with spatial_scale = 1/16 maps a box edge at x1 = 40 to which feature column?"""
-    import torch
-
     from .roi import _round_half_away
 
     col = int(_round_half_away(torch.tensor(40 / 16)).item())
@@ -329,8 +379,6 @@ def check_roi_pool_start(answer) -> CheckResult:
 
 def check_box_delta_th(answer) -> CheckResult:
     """Exercise: t_h that moves anchor (0, 0, 100, 50) onto ground truth (10, 0, 110, 100)."""
-    import torch
-
     from .anchors import BoxCoder
 
     t = BoxCoder().encode_single(torch.tensor([[10.0, 0, 110, 100]], dtype=torch.float64),
@@ -340,20 +388,12 @@ def check_box_delta_th(answer) -> CheckResult:
 
 def check_vit_tokens(answer) -> CheckResult:
     """Exercise: tokens entering the encoder of ViT-B/16 at 384 × 384 (class token included)."""
-    import torch
-
-    from .vit import PatchEmbedding
-
-    n = PatchEmbedding(384, 16, 3, 8)(torch.zeros(1, 3, 384, 384)).shape[1] + 1
-    return _compare(answer, n, "token 数", "图像块数 (H / P)² 再加上 class token")
+    return _compare(answer, _vit_tokens(), "token 数", "图像块数 (H / P)² 再加上 class token")
 
 
 def check_mha_params(answer) -> CheckResult:
     """Exercise: parameters of MultiHeadAttention(512, 8) (with biases)."""
-    from .attention import MultiHeadAttention
-
-    n = sum(p.numel() for p in MultiHeadAttention(512, 8).parameters())
-    return _compare(answer, n, "参数量", "W_q、W_k、W_v、W_o 各是 d × d 加偏置；多头不增加参数")
+    return _compare(answer, _mha_params(), "参数量", "W_q、W_k、W_v、W_o 各是 d × d 加偏置；多头不增加参数")
 
 
 def check_qk_variance(answer) -> CheckResult:
@@ -372,13 +412,7 @@ def check_pe_value(answer) -> CheckResult:
 
 def check_imbalanced_accuracy(answer) -> CheckResult:
     """Exercise: 1 % of 10,000 patients are ill; a model that says "healthy" to everyone has what accuracy?"""
-    import torch
-
-    from .metrics import confusion_matrix
-
-    y = torch.cat([torch.ones(100, dtype=torch.long), torch.zeros(9900, dtype=torch.long)])
-    cm = confusion_matrix(y, torch.zeros_like(y), num_classes=2)
-    return _compare(answer, (cm.trace() / cm.sum()).item(), "准确率", "(TP + TN) / 全部样本", tol=5e-4)
+    return _compare(answer, _all_healthy_accuracy(), "准确率", "(TP + TN) / 全部样本", tol=5e-4)
 
 
 def check_f1_value(answer) -> CheckResult:

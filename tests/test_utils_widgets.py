@@ -205,7 +205,7 @@ def test_activation_and_focal_explorers():
     assert len(widgets.activation_explorer().children) == 2 and len(widgets.focal_explorer().children) == 2
     with pytest.raises(ValueError, match="name must be one of"):
         widgets.activation_curves("swish")
-    with pytest.raises(ValueError, match="gamma must be >= 0"):
+    with pytest.raises(ValueError, match="gamma must be a real number >= 0"):
         widgets.focal_curves(-1.0, 0.25)
 
 
@@ -257,7 +257,7 @@ def test_bn_explorer_and_chapter_6_checks():
     assert big["batch_means"].std() < small["batch_means"].std() / 5
     with pytest.raises(ValueError, match="batch_size must be an int >= 2"):
         widgets.bn_trace(1, 0.1)
-    with pytest.raises(ValueError, match="momentum must be in"):
+    with pytest.raises(ValueError, match="momentum must be a real number > 0"):
         widgets.bn_trace(8, 0.0)
     assert "<input" in widgets.bn_animation(batch_sizes=(2, 8)) and len(widgets.bn_explorer().children) == 2
     assert exercises.check_bn_params(sum(p.numel() for p in torch.nn.BatchNorm2d(256).parameters()))
@@ -280,7 +280,7 @@ def test_optimizer_race_and_chapter_7_checks():
     assert all(v["loss"] < -0.9 for k, v in saddle.items() if k != "SGD")
     with pytest.raises(ValueError, match="surface must be one of"):
         widgets.race("himmelblau")
-    with pytest.raises(ValueError, match="need lr_scale > 0"):
+    with pytest.raises(ValueError, match="momentum must be a real number >= 0.0 and < 1.0"):
         widgets.race("saddle", momentum=1.0)
     assert "<input" in widgets.race_animation(lr_scales=(1.0,)) and len(widgets.race_explorer().children) == 3
     assert exercises.check_adam_first_step(-0.01) and not exercises.check_adam_first_step(-0.05)
@@ -339,7 +339,7 @@ def test_attention_explorer_and_chapter_12_checks():
     hot = widgets.attention_view(model, image, query=3, temperature=1e-3)
     cold = widgets.attention_view(model, image, query=3, temperature=1e3)
     assert hot["entropy"] < 0.05 and abs(cold["entropy"] - math.log(17)) < 1e-3     # T → 0 argmax, T → ∞ uniform
-    with pytest.raises(ValueError, match="query must be in"):
+    with pytest.raises(ValueError, match="query must be an int >= 0 and <= 16"):
         widgets.attention_view(model, image, query=17)
     assert "<input" in widgets.attention_animation(model, image, queries=(0, 5))
     assert len(widgets.attention_explorer(model, [image, image]).children) == 3
@@ -368,3 +368,296 @@ def test_threshold_explorer_and_chapter_9_checks():
     assert exercises.check_f1_value(2 / 3) and not exercises.check_f1_value(0.75)
     assert exercises.check_fbeta_value(2 / 2.8) and not exercises.check_fbeta_value(0.4)
     assert exercises.check_r2_value(0.75) and not exercises.check_r2_value(0.25)
+
+
+# ----------------------------------------------------------------------------- issue 15: the contract on every input
+def _shown(box):
+    """The outputs of an explorer's Output widget (the last child of its VBox): (kinds, text)."""
+    outputs = box.children[-1].outputs
+    return ([o.get("output_type") for o in outputs], "".join(o.get("text", "") for o in outputs))
+
+
+def test_explorers_write_nothing_to_stdout_and_leave_no_figure(capsys):
+    """Outside a kernel an explorer's table and figure go into its Output widget (a PNG), not to stdout:
+    rf_explorer used to print its table, and every redraw left a figure open."""
+    import matplotlib.pyplot as plt
+
+    from cvbook_lib import utils
+
+    open_before = set(plt.get_fignums())
+    box = widgets.rf_explorer("alexnet")
+    kinds, text = _shown(box)
+    assert kinds == ["stream", "display_data"] and text.startswith("layer") and "conv1" in text
+    assert box.children[-1].outputs[1]["data"]["image/png"]
+    box.children[0].children[0].value = "custom"
+    box.children[0].children[1].value = "conv3, nonsense"           # a typo: the explanation is shown, not raised
+    assert _shown(box) == (["stream"], _shown(box)[1]) and "cannot read layer" in _shown(box)[1]
+    conv = widgets.conv_explorer(size=5)
+    conv.children[0].children[1].value = 7                          # kernel larger than the input
+    assert _shown(conv)[0] == ["stream"] and "larger than the padded input" in _shown(conv)[1]
+    utils.glue("some_number", 1.5)                                  # outside a kernel: nothing to glue into
+    assert utils.show_source(utils.fmt).data.startswith("```python")
+    assert capsys.readouterr().out == ""
+    assert set(plt.get_fignums()) == open_before
+
+
+@pytest.mark.parametrize("call, arg", [
+    (lambda: widgets.scored_dataset(seed=-1), "seed"),
+    (lambda: widgets.scored_dataset(n=-5), "n"),
+    (lambda: widgets.scored_dataset(n=True), "n"),
+    (lambda: widgets.scored_dataset(separation=float("nan")), "separation"),
+    (lambda: widgets.scored_dataset(positive_fraction="0.2"), "positive_fraction"),
+    (lambda: widgets.threshold_view(*widgets.scored_dataset(20), float("nan")), "threshold"),
+    (lambda: widgets.threshold_view(torch.ones(4, dtype=torch.long), torch.rand(4), 0.5), "y_true"),
+    (lambda: widgets.threshold_view(torch.tensor([0, 1]), torch.tensor([0.5, 2.0]), 0.5), "y_score"),
+    (lambda: widgets.threshold_view(torch.tensor([0.0, 1.0]), torch.tensor([0.5, 0.2]), 0.5), "y_true"),
+    (lambda: widgets.crowded_scene(seed=-1), "seed"),
+    (lambda: widgets.crowded_scene(per_object=0), "per_object"),
+    (lambda: widgets.nms_view(iou_threshold=1.5), "iou_threshold"),
+    (lambda: widgets.nms_view(sigma=0.0), "sigma"),
+    (lambda: widgets.nms_view(method="soft"), "method"),
+    (lambda: widgets.nms_view(scene="scene"), "scene"),
+    (lambda: widgets.layer_statistics("N(0, 1)", "tanh", seed=-3), "seed"),
+    (lambda: widgets.layer_statistics("N(0, 1)", "tanh", batch=0), "batch"),
+    (lambda: widgets.race("saddle", lr_scale=float("nan")), "lr_scale"),
+    (lambda: widgets.race("saddle", beta1=1.0), "beta1"),
+    (lambda: widgets.race("saddle", steps=2.0), "steps"),
+    (lambda: widgets.bn_trace(8, float("nan")), "momentum"),
+    (lambda: widgets.bn_trace(8, True), "momentum"),
+    (lambda: widgets.bn_trace(8, 0.1, seed=-1), "seed"),
+    (lambda: widgets.focal_curves(2.0, float("nan")), "alpha"),
+    (lambda: widgets.focal_curves(float("inf"), 0.25), "gamma"),
+    (lambda: widgets.focal_curves(2.0, 1.5), "alpha"),
+    (lambda: widgets.imbalanced_batch(seed=-1), "seed"),
+    (lambda: widgets.loss_shares(torch.zeros(3), torch.full((3,), 2.0), 2.0, 0.25), "targets"),
+    (lambda: widgets.loss_shares(torch.zeros(3), torch.zeros(3, dtype=torch.float64), 2.0, 0.25), "logits"),
+    (lambda: widgets.loss_shares(torch.zeros(3, dtype=torch.long), torch.zeros(3), 2.0, 0.25), "logits"),
+    (lambda: widgets.activation_curves("relu", lo=float("-inf")), "lo"),
+    (lambda: widgets.activation_curves("relu", n=1), "n"),
+    (lambda: widgets.gradient_through_depth("relu", seed=-1), "seed"),
+    (lambda: widgets.gradient_through_depth("relu", gain=float("nan")), "gain"),
+    (lambda: widgets.gradient_through_depth("relu", batch=-2), "batch"),
+    (lambda: widgets.conv_geometry(-3, 3), "size"),
+    (lambda: widgets.conv_geometry(5, 3, transposed="False"), "transposed"),
+    (lambda: widgets.conv_geometry(5, 3, transposed=1), "transposed"),
+    (lambda: widgets.conv_sweep_animation("stride", [1, True]), "values"),
+    (lambda: widgets.pool_view(torch.zeros(0, 4), 2, 2), "x"),
+    (lambda: widgets.pool_view(torch.zeros(4, 4), 5, 1), "kernel_size"),
+    (lambda: widgets.pool_view(torch.zeros(4, 4, dtype=torch.long), 2, 2), "x"),
+    (lambda: widgets.rf_view("conv3", 32, 0), "layers"),
+    (lambda: widgets.rf_view(widgets.receptive_field.rf.preset("zf5")[0], 224, -1), "layer_index"),
+    (lambda: widgets.rf_view(widgets.receptive_field.rf.preset("zf5")[0], 224, 0, (0, 500)), "unit"),
+    (lambda: widgets.rf_animation("resnet"), "preset"),
+    (lambda: widgets.rf_explorer("resnet"), "preset"),
+    (lambda: widgets.bn_animation(batch_sizes=(2, 1)), "batch_sizes"),
+    (lambda: widgets.race_animation(lr_scales="fast"), "lr_scales"),
+    (lambda: widgets.nms_animation("gaussian", values=(0.5, -1.0)), "values"),
+    (lambda: widgets.focal_animation(gammas=(0.0, float("nan"))), "gammas"),
+    (lambda: widgets.threshold_animation(*widgets.scored_dataset(20), thresholds=(0.5, 2.0)), "thresholds"),
+    (lambda: widgets.plot_threshold_view({"tp": 1}), "view"),
+    (lambda: widgets.plot_pool_view(widgets.pool_view(torch.zeros(4, 4), 2, 2), axes="ax"), "axes"),
+    (lambda: widgets.plot_conv_geometry((5, 3)), "geom"),
+    (lambda: widgets.plot_race("saddle", {"SGD": 1.0}), "result"),
+])
+def test_explorer_functions_refuse_bad_arguments_by_name(call, arg):
+    with pytest.raises((ValueError, TypeError)) as err:
+        call()
+    assert arg in str(err.value), str(err.value)
+
+
+def test_explorer_functions_take_numpy_ints_and_floats():
+    a = widgets.scored_dataset(np.int64(30), np.float64(0.2), 1.5, seed=np.int64(2))
+    b = widgets.scored_dataset(30, 0.2, 1.5, seed=2)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert widgets.conv_geometry(np.int64(5), np.int32(3), transposed=np.bool_(False)) == widgets.conv_geometry(5, 3)
+    assert widgets.race("saddle", np.float64(1.0), steps=np.int64(3))["Adam"]["path"].shape == (4, 2)
+    assert widgets.crowded_scene(seed=2 ** 64 - 1)["boxes"].shape == (45, 4)      # torch's whole seed range
+
+
+def test_conv_geometry_is_checked_when_built_by_hand():
+    g = widgets.conv_geometry(5, 3, 2, 1)
+    assert widgets.ConvGeometry(**vars(g)) == g
+    with pytest.raises(TypeError, match="transposed must be a bool"):
+        widgets.ConvGeometry(**{**vars(g), "transposed": "no"})
+    with pytest.raises(ValueError, match=r"data\[0\] must be an int >= 0 and <= 6"):
+        widgets.ConvGeometry(**{**vars(g), "data": (9,)})
+    with pytest.raises(ValueError, match="windows must be a tuple of out=3 windows"):
+        widgets.ConvGeometry(**{**vars(g), "windows": g.windows[:2]})
+
+
+def _torch_race(surface, momentum, steps):
+    """The race's trajectories with torch.optim (same optimizers, same learning rates)."""
+    f, start, (lr, alr), _ = widgets.SURFACES[surface]
+    makers = [lambda ps: torch.optim.SGD(ps, lr=lr),
+              lambda ps: torch.optim.SGD(ps, lr=lr, momentum=momentum),
+              lambda ps: torch.optim.SGD(ps, lr=lr, momentum=momentum, nesterov=momentum > 0),
+              lambda ps: torch.optim.Adagrad(ps, lr=alr * 3), lambda ps: torch.optim.RMSprop(ps, lr=alr / 3),
+              lambda ps: torch.optim.Adam(ps, lr=alr, betas=(0.9, 0.999))]
+    paths = []
+    for make in makers:
+        p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+        opt, path = make([p]), [p.detach().clone()]
+        for _ in range(steps):
+            opt.zero_grad()
+            f(p).backward()
+            opt.step()
+            path.append(p.detach().clone())
+        paths.append(torch.stack(path))
+    return paths
+
+
+def test_race_runs_at_zero_momentum_and_matches_torch_optim():
+    """The slider's momentum 0 used to fail (Nesterov needs momentum > 0: it is plain SGD there); every
+    trajectory equals torch.optim's, step for step."""
+    for momentum in (0.0, 0.9):
+        ours = widgets.race("ill-conditioned quadratic", momentum=momentum, steps=20)
+        for (name, r), path in zip(ours.items(), _torch_race("ill-conditioned quadratic", momentum, 20)):
+            torch.testing.assert_close(r["path"], path, msg=name)
+
+
+def test_bn_trace_is_f_batch_norm():
+    t = widgets.bn_trace(6, 0.3, steps=5, seed=4)
+    g = torch.Generator().manual_seed(4)
+    rm, rv = torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+    for i in range(5):
+        x = torch.randn(6, 1, generator=g, dtype=torch.float64) * 3.0 + 2.0
+        F.batch_norm(x, rm, rv, training=True, momentum=0.3)
+        assert t["running_means"][i].item() == pytest.approx(rm.item(), rel=1e-12)
+        assert t["running_vars"][i].item() == pytest.approx(rv.item(), rel=1e-12)
+    probe = torch.randn(6, 1, generator=g, dtype=torch.float64) * 3.0 + 2.0
+    torch.testing.assert_close(t["eval_out"], F.batch_norm(probe, rm, rv, training=False).flatten())
+    torch.testing.assert_close(t["train_out"], F.batch_norm(probe, None, None, training=True).flatten())
+
+
+def test_loss_shares_are_torchvision_focal_loss_shares():
+    import torchvision.ops as tv
+
+    logits, targets = widgets.imbalanced_batch(500, 0.02, 0.1, seed=3)
+    for gamma, alpha in ((2.0, 0.25), (0.0, -1.0), (1.0, 0.5)):
+        shares = widgets.loss_shares(logits, targets, gamma, alpha)
+        loss = tv.sigmoid_focal_loss(logits, targets, alpha, gamma)
+        assert shares["total"] == pytest.approx(loss.sum().item(), rel=1e-12)
+        assert shares["positives"] == pytest.approx((loss[targets > 0].sum() / loss.sum()).item(), rel=1e-12)
+    nan = widgets.loss_shares(torch.tensor([float("nan"), 0.0]), torch.tensor([1.0, 0.0]), 2.0, 0.25)
+    assert np.isnan(nan["total"]) and np.isnan(nan["positives"])        # NaN logits give NaN, as the loss does
+
+
+def test_gradient_through_depth_and_layer_statistics_are_autograd_with_torch_init():
+    g = torch.Generator().manual_seed(5)
+    h = torch.randn(7, 6, generator=g, dtype=torch.float64).requires_grad_()
+    out, inputs = h, []
+    for _ in range(4):
+        inputs.append(out)
+        out = torch.tanh(out @ (torch.randn(6, 6, generator=g, dtype=torch.float64) * 1.5 / 6 ** 0.5))
+    grads = torch.autograd.grad(out.sum(), inputs)
+    ours = widgets.gradient_through_depth("tanh", depth=4, width=6, batch=7, gain=1.5, seed=5)
+    torch.testing.assert_close(ours, torch.stack([gr.abs().mean() for gr in grads]))
+    stats = widgets.layer_statistics("He (Kaiming) normal", "relu", depth=3, width=8, batch=5, seed=1)
+    g = torch.Generator().manual_seed(1)
+    h = torch.randn(5, 8, generator=g, dtype=torch.float64)
+    for i in range(3):
+        w = torch.nn.init.kaiming_normal_(torch.empty(8, 8, dtype=torch.float64), nonlinearity="relu", generator=g)
+        h = torch.relu(h @ w.T)
+        torch.testing.assert_close(stats["acts"][i], h)
+
+
+def test_pool_view_follows_f_max_pool2d_on_nan():
+    x = torch.arange(16.0).reshape(4, 4)
+    x[1, 0] = float("nan")
+    v = widgets.pool_view(x, 2, 2)
+    out, idx = F.max_pool2d(x[None, None], 2, 2, return_indices=True)
+    torch.testing.assert_close(v["out"], out[0, 0], equal_nan=True)
+    assert v["argmax"] == [divmod(int(i), 4) for i in idx.flatten()]
+
+
+def test_attention_view_restores_the_mode_and_refuses_the_wrong_image():
+    from cvbook_lib.vit import VisionTransformer
+
+    model = VisionTransformer(8, 2, 1, 10, 16, 2, 2, 2.0).train()
+    with pytest.raises(ValueError, match=r"image must have shape \(1, 8, 8\)"):
+        widgets.attention_view(model, torch.rand(3, 8, 8))
+    with pytest.raises(TypeError, match="image must have the model's dtype torch.float32"):
+        widgets.attention_view(model, torch.rand(1, 8, 8, dtype=torch.float64))
+    with pytest.raises(TypeError, match="model must be a cvbook_lib.vit.VisionTransformer"):
+        widgets.attention_view(torch.nn.Linear(2, 2), torch.rand(1, 8, 8))
+    widgets.attention_view(model, torch.rand(1, 8, 8), temperature=float("inf"))
+    assert model.training
+
+
+def test_nms_animation_sweeps_the_threshold_for_linear_soft_nms():
+    html = widgets.nms_animation("linear", values=(0.3, 0.7))
+    assert "<input" in html
+
+
+def test_seed_everything_checks_before_seeding_like_numpy():
+    import random
+
+    state = random.getstate()
+    for bad in (-1, 2 ** 32, True, 1.0, "3"):
+        with pytest.raises((ValueError, TypeError), match="seed must be an int"):
+            utils.seed_everything(bad)
+        assert random.getstate() == state                              # nothing was seeded
+    with pytest.raises(ValueError):
+        np.random.seed(2 ** 32)                                        # numpy's own bound
+    utils.seed_everything(np.int64(2 ** 32 - 1))
+    np.random.seed(2 ** 32 - 1)
+
+
+def test_randn_and_fmt_and_show_source_contract():
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(utils.randn((2, 3), generator=g), torch.randn(2, 3, generator=torch.Generator().manual_seed(0)))
+    assert utils.randn(np.int64(2), 0).shape == (2, 0)
+    with pytest.raises(TypeError, match="dtype must be a floating or complex dtype"):
+        utils.randn(2, dtype=torch.long)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        utils.randn(2, generator=0)
+    with pytest.raises(ValueError, match="device must be"):
+        utils.randn(2, device="gpu0")
+    with pytest.raises(TypeError, match=r"size\[0\] must be an int"):
+        utils.randn(2.0)
+    assert utils.fmt(torch.tensor([1 + 1e-7j, -0.00001 + 2.123456j])) == "[(1+0j), 2.1235j]"
+    assert utils.fmt([torch.tensor(1.23456), np.float32(0.5), (1.0, 2.55555)], 2) == "[1.23, 0.5, (1.0, 2.56)]"
+    assert utils.fmt(float("nan")) == "nan" and utils.fmt(torch.tensor([float("inf")])) == "[inf]"
+    namespace: dict = {}
+    exec("def made_up():\n    return 1\n", namespace)
+    with pytest.raises(ValueError, match="obj has no source to show"):
+        utils.show_source(namespace["made_up"])
+    with pytest.raises(TypeError, match="display must be a bool"):
+        utils.glue("x", 1, display="no")
+    with pytest.raises(TypeError, match="name must be a non-empty string"):
+        utils.glue(3, 1)
+
+
+class _BrokenRepr:
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+
+_ODD_ANSWERS = [None, "55", "", [55], (55,), {55: 1}, float("nan"), float("inf"), -float("inf"), 10 ** 400,
+                -10 ** 400, True, False, np.bool_(True), np.float64("nan"), np.int8(-3), np.array([]),
+                np.zeros((2, 2)), np.array(None, dtype=object), np.array("x"), torch.tensor([]), torch.zeros(2, 2),
+                torch.tensor(1 + 2j), torch.tensor([True]), torch.tensor(float("nan")), torch.empty(1, device="meta"),
+                torch.tensor([123.0]).to_sparse(), 1 + 2j, _BrokenRepr(), object(), print, Ellipsis, b"55"]
+
+
+@pytest.mark.parametrize("name", [n for n in exercises.__all__ if n.startswith("check_")])
+def test_every_exercise_check_answers_every_input(name):
+    check = getattr(exercises, name)
+    for answer in _ODD_ANSWERS:
+        result = check(answer)
+        assert isinstance(result, exercises.CheckResult) and not result, (name, answer)
+        assert repr(result).startswith("✗") and len(repr(result)) < 300
+
+
+def test_exercise_checks_take_any_real_number():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    assert exercises.check_focal_factor(Fraction(1, 100)) and exercises.check_focal_factor(Decimal("0.01"))
+    assert exercises.check_conv_output_size(np.uint8(55)) and exercises.check_f1_value(np.float16(2 / 3))
+    assert not exercises.check_conv_output_size(Decimal("NaN"))
+    with pytest.raises(TypeError, match="ok must be a bool"):
+        exercises.CheckResult(1, "right")
+    with pytest.raises(TypeError, match="message must be a string"):
+        exercises.CheckResult(True, None)
+    assert exercises.CheckResult(np.bool_(True), "right").ok is True

@@ -6,18 +6,25 @@ from __future__ import annotations
 import torch
 
 from .. import activations as A
-from .._checks import check_choice, check_int
-from ._html import animate
+from .._checks import check_choice, check_float, check_int
+from ._html import animate, axes_or_new, check_axes, check_seed, show
 
 __all__ = ["activation_curves", "gradient_through_depth", "plot_activation", "activation_explorer",
            "activation_animation"]
 
 
-def activation_curves(name: str, lo: float = -5.0, hi: float = 5.0, n: int = 401):
-    """(x, f(x), f'(x)) on ``n`` points of [lo, hi]."""
-    check_choice(name, "name", tuple(A.ACTIVATIONS))
+def _check_range(lo, hi) -> tuple[float, float]:
+    lo, hi = check_float(lo, "lo", allow_inf=False), check_float(hi, "hi", allow_inf=False)
     if not lo < hi:
-        raise ValueError(f"lo must be < hi, got {lo!r} and {hi!r}")
+        raise ValueError(f"lo must be < hi, got lo={lo!r} and hi={hi!r}")
+    return lo, hi
+
+
+def activation_curves(name: str, lo: float = -5.0, hi: float = 5.0, n: int = 401):
+    """(x, f(x), f'(x)), each Tensor[n] float64, on ``n >= 2`` points of [lo, hi] (finite, lo < hi)."""
+    check_choice(name, "name", tuple(A.ACTIVATIONS))
+    lo, hi = _check_range(lo, hi)
+    n = check_int(n, "n", 2)
     f, df = A.ACTIVATIONS[name]
     x = torch.linspace(lo, hi, n, dtype=torch.float64)
     return x, f(x), df(x)
@@ -27,11 +34,12 @@ def gradient_through_depth(name: str, depth: int = 20, width: int = 64, batch: i
                            seed: int = 0):
     """Mean |∂L/∂h_l| at the input of every layer of an MLP ``depth`` layers deep, each layer
     ``h -> f(W h)`` with W ~ N(0, gain²/width), L = sum of the last layer's outputs.
-    Returns Tensor[depth], index 0 = first layer: how much gradient reaches each depth."""
+    Returns Tensor[depth], index 0 = first layer: how much gradient reaches each depth.
+    ``gain`` is a finite number > 0, ``seed`` an int in [0, 2**64 - 1]."""
     check_choice(name, "name", tuple(A.ACTIVATIONS))
-    check_int(depth, "depth", 1)
-    check_int(width, "width", 1)
-    g = torch.Generator().manual_seed(seed)
+    depth, width, batch = check_int(depth, "depth", 1), check_int(width, "width", 1), check_int(batch, "batch", 1)
+    gain = check_float(gain, "gain", 0.0, min_open=True, allow_inf=False)
+    g = torch.Generator().manual_seed(check_seed(seed))
     f = A.ACTIVATIONS[name][0]
     h = torch.randn(batch, width, generator=g, dtype=torch.float64)
     layers = []                                                      # (layer input, layer output)
@@ -48,22 +56,20 @@ def gradient_through_depth(name: str, depth: int = 20, width: int = 64, batch: i
 
 
 def plot_activation(name: str, lo: float = -5.0, hi: float = 5.0, depth: int = 20, axes=None):
-    """Left: f and f'. Right: mean |gradient| reaching each layer (log scale)."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(9, 3.3))
-    ax, bx = axes
+    """Left: f and f'. Right: mean |gradient| reaching each layer (log scale). ``axes``: two matplotlib
+    Axes, or None for a new figure. Returns the axes."""
+    check_axes(axes, "axes", 2)
+    x, y, dy = activation_curves(name, lo, hi)
+    grads = gradient_through_depth(name, depth)
+    ax, bx = axes = axes_or_new(axes, 2, (9, 3.3))
     ax.clear()
     bx.clear()
-    x, y, dy = activation_curves(name, lo, hi)
     ax.plot(x, y, label=f"{name}(x)")
     ax.plot(x, dy, "--", label="derivative")
     ax.axhline(0, color="gray", lw=0.5)
     ax.legend(fontsize=8)
     ax.set_xlabel("x")
     ax.set_title(name, fontsize=9)
-    grads = gradient_through_depth(name, depth)
     bx.semilogy(range(1, depth + 1), grads, "o-", ms=3)
     bx.set_xlabel("layer (1 = closest to the input)")
     bx.set_ylabel("mean |gradient|")
@@ -72,9 +78,8 @@ def plot_activation(name: str, lo: float = -5.0, hi: float = 5.0, depth: int = 2
 
 
 def activation_explorer():
-    """Live explorer: activation, input range and depth."""
+    """Live explorer: activation, input range and depth (an ``ipywidgets.VBox``)."""
     import ipywidgets as W
-    import matplotlib.pyplot as plt
 
     controls = dict(name=W.Dropdown(options=list(A.ACTIVATIONS), value="sigmoid", description="activation"),
                     rng=W.FloatRangeSlider(value=(-5.0, 5.0), min=-10.0, max=10.0, step=0.5, description="x range"),
@@ -82,14 +87,11 @@ def activation_explorer():
     out = W.Output()
 
     def redraw(_=None):
-        with out:
-            out.clear_output(wait=True)
-            lo, hi = controls["rng"].value
-            if not lo < hi:
-                print("choose a range with lo < hi")
-                return
-            plot_activation(controls["name"].value, lo, hi, controls["depth"].value)
-            plt.show()
+        lo, hi = controls["rng"].value
+        if not lo < hi:
+            show(out, text="choose a range with lo < hi")
+            return
+        show(out, plot_activation(controls["name"].value, lo, hi, controls["depth"].value)[0].figure)
 
     for widget in controls.values():
         widget.observe(redraw, names="value")
@@ -99,6 +101,7 @@ def activation_explorer():
 
 def activation_animation(depth: int = 20) -> str:
     """Kernel-free explorer: one frame per activation. Returns self-contained HTML."""
+    depth = check_int(depth, "depth", 1)
     names = list(A.ACTIVATIONS)
     return animate(lambda i, axes: plot_activation(names[i], depth=depth, axes=axes), len(names), 2, (9, 3.3),
                    adjust=dict(bottom=0.18, wspace=0.3))

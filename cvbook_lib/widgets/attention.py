@@ -1,13 +1,48 @@
 """The attention explorer (Chapter 12): for a ViT and an image, where one query token looks — per layer
-and head, with a temperature T that rescales the logits (softmax(q·k / (√d · T)))."""
+and head, with a temperature T that rescales the logits (softmax(q·k / (√d · T))).
+
+Integer, bool and complex images are refused (the model needs its own floating dtype)."""
 
 from __future__ import annotations
 
 import torch
 
-from ._html import animate
+from .._checks import check_float, check_int, check_tensor
+from ._html import animate, axes_or_new, check_axes, check_sequence, check_view, show
 
 __all__ = ["attention_view", "plot_attention_view", "attention_explorer", "attention_animation"]
+
+_VIEW_KEYS = ("grid", "cls", "entropy", "top", "layer", "head", "query", "temperature")
+
+
+def _check_model(model, name: str = "model"):
+    from ..vit import VisionTransformer
+
+    if not isinstance(model, VisionTransformer):
+        raise TypeError(f"{name} must be a cvbook_lib.vit.VisionTransformer, got {type(model).__name__}")
+    return model
+
+
+def _check_image(model, image, name: str = "image") -> torch.Tensor:
+    """A (C, H, W) image of the model's input size and dtype."""
+    check_tensor(image, name, ndims=(3,), kind="float")
+    expected = (model.patch_embed.proj.in_channels, *model.patch_embed.img_size)
+    if tuple(image.shape) != expected:
+        raise ValueError(f"{name} must have shape {expected} (the model's channels and img_size), "
+                         f"got {tuple(image.shape)}")
+    dtype = model.patch_embed.proj.weight.dtype
+    if image.dtype != dtype:
+        raise TypeError(f"{name} must have the model's dtype {dtype}, got {image.dtype}")
+    return image
+
+
+def _check_indices(model, layer, head, query, temperature):
+    n_layers = len(model.blocks)
+    layer = check_int(layer, "layer", 0, n_layers - 1)
+    head = check_int(head, "head", 0, model.blocks[0].self_attn.num_heads - 1)
+    query = check_int(query, "query", 0, model.patch_embed.num_patches)          # 0 = class token
+    temperature = check_float(temperature, "temperature", 0.0, min_open=True)
+    return layer, head, query, temperature
 
 
 @torch.no_grad()
@@ -15,30 +50,28 @@ def attention_view(model, image, layer: int = 0, head: int = 0, query: int = 0, 
     """Attention weights of token ``query`` (0 = class token, i ≥ 1 = patch i - 1) in ``layer`` / ``head``.
 
     Args:
-        model: a ``cvbook_lib.vit.VisionTransformer``; image (Tensor[C, H, W]).
+        model: a ``cvbook_lib.vit.VisionTransformer`` (its train/eval mode is restored afterwards);
+        image (Tensor[C, H, W]) of the model's input size and dtype; layer, head, query: ints from 0 (a
+        negative one is refused, not counted from the end); temperature > 0 (``inf``: uniform).
     Returns:
         dict(grid: Tensor[h, w] weights on the patches, cls: weight on the class token, entropy in nats,
-        top: (row, col) of the most attended patch).
+        top: (row, col) of the most attended patch, and the arguments). NaN in the image gives NaN weights.
     """
-    if not 0 <= layer < len(model.blocks):
-        raise ValueError(f"layer must be in [0, {len(model.blocks) - 1}], got {layer!r}")
-    heads = model.blocks[0].self_attn.num_heads
-    if not 0 <= head < heads:
-        raise ValueError(f"head must be in [0, {heads - 1}], got {head!r}")
+    _check_model(model)
+    _check_image(model, image)
+    layer, head, query, temperature = _check_indices(model, layer, head, query, temperature)
     h, w = model.patch_embed.grid
-    if not 0 <= query <= h * w:
-        raise ValueError(f"query must be in [0, {h * w}] (0 = class token), got {query!r}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
     was_training = model.training
     model.eval()
-    t = model.tokens(image[None])
-    for blk in model.blocks[:layer]:
-        t = blk(t)
-    x = model.blocks[layer].norm1(t)
-    logits = model.blocks[layer].self_attn.attention_logits(x, x)[0, head, query]
+    try:
+        t = model.tokens(image[None])
+        for blk in model.blocks[:layer]:
+            t = blk(t)
+        x = model.blocks[layer].norm1(t)
+        logits = model.blocks[layer].self_attn.attention_logits(x, x)[0, head, query]
+    finally:
+        model.train(was_training)
     weights = torch.softmax(logits / temperature, -1)
-    model.train(was_training)
     grid = weights[1:].reshape(h, w)
     top = int(grid.argmax())
     entropy = -(weights * weights.clamp(min=1e-30).log()).sum()
@@ -47,19 +80,21 @@ def attention_view(model, image, layer: int = 0, head: int = 0, query: int = 0, 
 
 
 def plot_attention_view(view: dict, image, axes=None):
-    """Left: the image, the query patch outlined. Right: the attention weights over the patch grid."""
-    import matplotlib.pyplot as plt
+    """Left: the image (Tensor[C, H, W]), the query patch outlined. Right: the attention weights over the
+    patch grid. ``view`` is what :func:`attention_view` returned; ``axes``: two Axes or None. Returns the axes."""
     from matplotlib.patches import Rectangle
 
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(7, 3.2))
+    check_view(view, "view", _VIEW_KEYS)
+    check_tensor(image, "image", ndims=(3,), kind="real")
+    check_axes(axes, "axes", 2)
+    axes = axes_or_new(axes, 2, (7, 3.2))
     for ax in axes:
         ax.clear()
         ax.set_xticks([])
         ax.set_yticks([])
     h, w = view["grid"].shape
     H, W = image.shape[-2:]
-    axes[0].imshow(image.detach().cpu().mean(0).numpy(), cmap="gray_r")
+    axes[0].imshow(image.detach().cpu().double().mean(0).numpy(), cmap="gray_r")
     q = view["query"]
     if q > 0:
         r, c = divmod(q - 1, w)
@@ -72,10 +107,12 @@ def plot_attention_view(view: dict, image, axes=None):
 
 
 def attention_explorer(model, images):
-    """Live explorer: image, layer, head, query token and temperature."""
+    """Live explorer (an ``ipywidgets.VBox``): image (one of ``images``, a list of Tensor[C, H, W]),
+    layer, head, query token and temperature."""
     import ipywidgets as W
-    import matplotlib.pyplot as plt
 
+    _check_model(model)
+    images = check_sequence(images, "images", lambda im, name: _check_image(model, im, name))
     n_tokens = model.patch_embed.num_patches
     controls = dict(index=W.IntSlider(0, min=0, max=len(images) - 1, description="image"),
                     layer=W.IntSlider(0, min=0, max=len(model.blocks) - 1, description="layer"),
@@ -87,10 +124,7 @@ def attention_explorer(model, images):
     def redraw(_=None):
         v = {k: c.value for k, c in controls.items()}
         image = images[v.pop("index")]
-        with out:
-            out.clear_output(wait=True)
-            plot_attention_view(attention_view(model, image, **v), image)
-            plt.show()
+        show(out, plot_attention_view(attention_view(model, image, **v), image)[0].figure)
 
     for widget in controls.values():
         widget.observe(redraw, names="value")
@@ -99,8 +133,15 @@ def attention_explorer(model, images):
 
 
 def attention_animation(model, image, layer: int = 0, head: int = 0, queries=None, temperature: float = 1.0) -> str:
-    """Kernel-free explorer: one frame per query token (default: the class token and every patch)."""
-    queries = list(range(model.patch_embed.num_patches + 1)) if queries is None else list(queries)
+    """Kernel-free explorer: one frame per query token of ``queries`` (default: the class token and every
+    patch). Returns self-contained HTML."""
+    _check_model(model)
+    _check_image(model, image)
+    _check_indices(model, layer, head, 0, temperature)
+    n = model.patch_embed.num_patches
+    queries = list(range(n + 1)) if queries is None else check_sequence(
+        queries, "queries", lambda q, name: check_int(q, name, 0, n))
+
     def draw(i, axes):
         plot_attention_view(attention_view(model, image, layer, head, queries[i], temperature), image, axes)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._checks import check_int
+from .._checks import _short, check_bool, check_choice, check_int
 from ..conv_arith import conv_output_size, conv_transpose_output_size
-from ._html import offline_jshtml
+from ._html import check_axes, check_sequence, offline_jshtml, show
 
 __all__ = ["ConvGeometry", "conv_geometry", "plot_conv_geometry", "conv_explorer", "conv_animation",
            "conv_sweep_animation"]
@@ -35,15 +35,31 @@ class ConvGeometry:
     out: int
     windows: tuple[tuple[int, ...], ...]
 
+    def __post_init__(self):
+        for name, minimum in (("size", 1), ("kernel_size", 1), ("stride", 1), ("padding", 0), ("dilation", 1),
+                              ("grid", 1), ("out", 1)):
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum))
+        object.__setattr__(self, "transposed", check_bool(self.transposed, "transposed"))
+        object.__setattr__(self, "data", _indices(self.data, "data", self.grid))
+        if not isinstance(self.windows, (tuple, list)) or len(self.windows) != self.out:
+            raise ValueError(f"windows must be a tuple of out={self.out} windows, got {_short(self.windows)}")
+        object.__setattr__(self, "windows", tuple(_indices(w, f"windows[{i}]", self.grid)
+                                                  for i, w in enumerate(self.windows)))
+
+
+def _indices(values, name: str, grid: int) -> tuple[int, ...]:
+    """A tuple of grid indices in [0, grid)."""
+    return tuple(check_sequence(values, name, lambda v, n: check_int(v, n, 0, grid - 1), min_len=0))
+
 
 def conv_geometry(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1,
                   transposed: bool = False) -> ConvGeometry:
-    """Compute the sliding-window geometry along one axis (the explorer's pure layer)."""
-    check_int(size, "size", 1)
-    check_int(kernel_size, "kernel_size", 1)
-    check_int(stride, "stride", 1)
-    check_int(padding, "padding", 0)
-    check_int(dilation, "dilation", 1)
+    """Compute the sliding-window geometry along one axis (the explorer's pure layer): ints ``size``,
+    ``kernel_size``, ``stride``, ``dilation`` >= 1 and ``padding`` >= 0 (numpy ints accepted), a bool
+    ``transposed``. A kernel larger than the padded input is refused, as torch refuses it."""
+    size, kernel_size = check_int(size, "size", 1), check_int(kernel_size, "kernel_size", 1)
+    stride, padding = check_int(stride, "stride", 1), check_int(padding, "padding", 0)
+    dilation, transposed = check_int(dilation, "dilation", 1), check_bool(transposed, "transposed")
     span = dilation * (kernel_size - 1)
     if not transposed:
         out = conv_output_size(size, kernel_size, stride, padding, dilation)
@@ -61,13 +77,17 @@ def conv_geometry(size: int, kernel_size: int, stride: int = 1, padding: int = 0
 
 
 def plot_conv_geometry(geom: ConvGeometry, position: int = 0, ax=None):
-    """Draw the grid, the window of output unit ``position`` (row-major) and the output grid."""
+    """Draw the grid, the window of output unit ``position`` (row-major) and the output grid on ``ax``
+    (a matplotlib Axes, or None for a new figure). Returns the Axes."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    check_int(position, "position", 0)
+    if not isinstance(geom, ConvGeometry):
+        raise TypeError(f"geom must be a ConvGeometry (from conv_geometry), got {type(geom).__name__} {_short(geom)}")
+    position = check_int(position, "position", 0)
     if position >= geom.out ** 2:
         raise ValueError(f"position must be < out*out = {geom.out ** 2}, got {position}")
+    check_axes(ax, "ax", 1)
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 4))
     ax.clear()
@@ -99,34 +119,34 @@ def plot_conv_geometry(geom: ConvGeometry, position: int = 0, ax=None):
 
 
 def conv_explorer(size: int = 7, kernel_size: int = 3, stride: int = 1, padding: int = 0, dilation: int = 1):
-    """Live explorer: sliders for kernel/stride/padding/dilation/transposed and the output unit shown."""
+    """Live explorer (an ``ipywidgets.VBox``): sliders for kernel/stride/padding/dilation/transposed and
+    the output unit shown; the arguments are the sliders' first values (checked as in :func:`conv_geometry`)."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
 
+    g = conv_geometry(size, kernel_size, stride, padding, dilation)
     controls = dict(
-        size=W.IntSlider(size, 1, 12, description="input"),
-        kernel_size=W.IntSlider(kernel_size, 1, 7, description="kernel"),
-        stride=W.IntSlider(stride, 1, 4, description="stride"),
-        padding=W.IntSlider(padding, 0, 4, description="padding"),
-        dilation=W.IntSlider(dilation, 1, 3, description="dilation"),
+        size=W.IntSlider(g.size, 1, max(12, g.size), description="input"),
+        kernel_size=W.IntSlider(g.kernel_size, 1, max(7, g.kernel_size), description="kernel"),
+        stride=W.IntSlider(g.stride, 1, max(4, g.stride), description="stride"),
+        padding=W.IntSlider(g.padding, 0, max(4, g.padding), description="padding"),
+        dilation=W.IntSlider(g.dilation, 1, max(3, g.dilation), description="dilation"),
         transposed=W.Checkbox(False, description="transposed"),
         position=W.IntSlider(0, 0, 200, description="output unit"),
     )
     out = W.Output()
 
     def redraw(**kw):
-        with out:
-            out.clear_output(wait=True)
-            try:
-                position = kw.pop("position")
-                geom = conv_geometry(**kw)
-            except ValueError as err:  # an impossible combination: say why instead of drawing
-                print(err)
-                return
-            controls["position"].max = geom.out ** 2 - 1
-            fig, ax = plt.subplots(figsize=(7.5, 4))
-            plot_conv_geometry(geom, min(position, geom.out ** 2 - 1), ax)
-            plt.show()
+        try:
+            position = kw.pop("position")
+            geom = conv_geometry(**kw)
+        except ValueError as err:  # an impossible combination: say why instead of drawing
+            show(out, text=str(err))
+            return
+        controls["position"].max = geom.out ** 2 - 1
+        fig, ax = plt.subplots(figsize=(7.5, 4))
+        plot_conv_geometry(geom, min(position, geom.out ** 2 - 1), ax)
+        show(out, fig)
 
     for widget in controls.values():
         widget.observe(lambda _: redraw(**{k: w.value for k, w in controls.items()}), names="value")
@@ -160,13 +180,21 @@ def conv_sweep_animation(parameter: str, values, size: int = 7, kernel_size: int
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation
 
-    if parameter not in _SWEEPABLE:
-        raise ValueError(f"parameter must be one of {list(_SWEEPABLE)}, got {parameter!r}")
+    check_choice(parameter, "parameter", _SWEEPABLE)
     config = dict(size=size, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
                   transposed=transposed)
-    geoms = [conv_geometry(**(config | {parameter: v})) for v in values]  # validates every frame first
-    if not geoms:
-        raise ValueError("values must hold at least one value")
+    for name, value in config.items():                       # types and ranges (the swept one's value is unused)
+        if name == "transposed":
+            check_bool(value, name)
+        else:
+            check_int(value, name, 0 if name == "padding" else 1)
+    values = check_sequence(values, "values", lambda v, name: check_int(v, name, 0 if parameter == "padding" else 1))
+    geoms = []
+    for i, v in enumerate(values):                                      # validates every frame first
+        try:
+            geoms.append(conv_geometry(**(config | {parameter: v})))
+        except ValueError as err:
+            raise ValueError(f"values[{i}] = {v!r} ({parameter}): {err}") from None
     fig, ax = plt.subplots(figsize=(7.5, 4))
     anim = FuncAnimation(fig, lambda i: plot_conv_geometry(geoms[i], 0, ax), frames=len(geoms))
     html = offline_jshtml(anim)

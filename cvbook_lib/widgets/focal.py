@@ -1,21 +1,33 @@
 """The focal-loss explorer (Chapter 5): loss and gradient against p_t for γ and α, and where the
-total loss of a synthetic, heavily imbalanced detection-like batch comes from."""
+total loss of a synthetic, heavily imbalanced detection-like batch comes from.
+
+Integer, bool and complex tensors are refused where a floating tensor is needed, and mixed dtypes are
+refused (torchvision promotes them)."""
 
 from __future__ import annotations
 
 import torch
 
-from .._checks import check_int, check_probability
+from .._checks import check_float, check_int, check_probability, check_same, check_tensor
 from ..losses import binary_cross_entropy_with_logits, sigmoid_focal_loss
-from ._html import animate
+from ._html import animate, axes_or_new, check_axes, check_seed, check_sequence, show
 
 __all__ = ["focal_curves", "imbalanced_batch", "loss_shares", "plot_focal", "focal_explorer", "focal_animation"]
 
 
+def _check_gamma_alpha(gamma, alpha) -> tuple[float, float]:
+    """γ: a finite number >= 0; α: a number <= 1, where α < 0 switches the α_t weighting off (torchvision's
+    ``alpha=-1``)."""
+    gamma = check_float(gamma, "gamma", 0.0, allow_inf=False)
+    alpha = check_float(alpha, "alpha", maximum=1.0)
+    return gamma, alpha
+
+
 def focal_curves(gamma: float, alpha: float, n: int = 199) -> dict:
-    """Loss and |∂loss/∂logit| of one positive example as functions of p_t, for FL(γ, α) and CE."""
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma!r}")
+    """Loss and |∂loss/∂logit| of one positive example as functions of p_t (Tensor[n] each, float64, ``n >= 2``),
+    for FL(γ, α) and CE. γ >= 0 finite, α <= 1 (α < 0: no α weighting)."""
+    gamma, alpha = _check_gamma_alpha(gamma, alpha)
+    n = check_int(n, "n", 2)
     p_t = torch.linspace(0.005, 0.995, n, dtype=torch.float64)
     x = torch.log(p_t / (1 - p_t)).requires_grad_()                  # a positive: p_t = p = σ(x)
     y = torch.ones_like(p_t)
@@ -33,10 +45,12 @@ def imbalanced_batch(n: int = 100_000, positive_fraction: float = 0.001, hard_fr
     ``positive_fraction`` of the anchors are positives with logits N(0, 1.5²), ``hard_fraction`` are
     hard negatives near objects, N(-1, 1), and all the rest are easy background, N(-5, 1) (p ≈ 0.007).
 
-    Returns: (logits Tensor[n], targets Tensor[n]), float64, positives first, then hard, then easy."""
-    check_int(n, "n", 2)
-    check_probability(positive_fraction, "positive_fraction")
-    check_probability(hard_fraction, "hard_fraction")
+    Returns: (logits Tensor[n], targets Tensor[n]), float64, positives first, then hard, then easy.
+    ``n >= 2``; the fractions in [0, 1]; ``seed`` an int in [0, 2**64 - 1]."""
+    n = check_int(n, "n", 2)
+    positive_fraction = check_probability(positive_fraction, "positive_fraction")
+    hard_fraction = check_probability(hard_fraction, "hard_fraction")
+    seed = check_seed(seed)
     n_pos = max(1, int(n * positive_fraction))
     n_hard = int(n * hard_fraction)
     if n_pos + n_hard >= n:
@@ -51,7 +65,26 @@ def imbalanced_batch(n: int = 100_000, positive_fraction: float = 0.001, hard_fr
 
 
 def loss_shares(logits, targets, gamma: float, alpha: float, easy: float = 0.9) -> dict:
-    """Share of the total loss from positives, hard negatives and easy negatives (p_t >= ``easy``)."""
+    """Share of the total loss (``torchvision.ops.sigmoid_focal_loss``) from positives (target > 0), hard
+    negatives and easy negatives (p_t >= ``easy``, in [0, 1]).
+
+    Args: logits (Tensor[*], floating), targets (Tensor[*], same shape and dtype, values in [0, 1]); γ, α as in
+    :func:`focal_curves`. Returns a dict of the three shares (NaN when the total loss is 0), the number of
+    easy negatives and the total. NaN logits give NaN shares, as the loss does. Deliberate differences
+    from torchvision, which computes with any of them: targets outside [0, 1] (or NaN), γ < 0 or
+    non-finite, α > 1 or NaN, and ``easy`` outside [0, 1] are refused.
+    """
+    check_tensor(logits, "logits", kind="float")
+    check_tensor(targets, "targets", kind="float")
+    check_same(logits, "logits", targets, "targets")
+    if logits.shape != targets.shape:
+        raise ValueError(f"logits and targets must have the same shape, got {tuple(logits.shape)} and "
+                         f"{tuple(targets.shape)}")
+    if bool(((targets < 0) | (targets > 1) | targets.isnan()).any()):
+        raise ValueError(f"targets must hold values in [0, 1] (no NaN), got values from {targets.min().item()!r} "
+                         f"to {targets.max().item()!r}")
+    gamma, alpha = _check_gamma_alpha(gamma, alpha)
+    easy = check_probability(easy, "easy")
     loss = sigmoid_focal_loss(logits, targets, alpha, gamma)
     p = torch.sigmoid(logits)
     p_t = torch.where(targets > 0, p, 1 - p)
@@ -64,15 +97,19 @@ def loss_shares(logits, targets, gamma: float, alpha: float, easy: float = 0.9) 
 
 
 def plot_focal(gamma: float, alpha: float, batch=None, axes=None):
-    """Loss vs p_t, gradient vs p_t, and the loss shares of an imbalanced batch."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    """Loss vs p_t, gradient vs p_t, and the loss shares of an imbalanced ``batch`` ((logits, targets) as
+    :func:`imbalanced_batch` returns; None: the default one) on ``axes`` (three Axes, or None). Returns the axes."""
+    gamma, alpha = _check_gamma_alpha(gamma, alpha)
+    if batch is not None and (not isinstance(batch, (tuple, list)) or len(batch) != 2):
+        raise TypeError(f"batch must be a pair (logits, targets) or None, got {type(batch).__name__}")
+    check_axes(axes, "axes", 3)
+    logits, targets = batch if batch is not None else imbalanced_batch()
+    ce_s, fl_s = loss_shares(logits, targets, 0.0, -1), loss_shares(logits, targets, gamma, alpha)
+    c = focal_curves(gamma, alpha)
+    axes = axes_or_new(axes, 3, (11, 3.2))
     for ax in axes:
         ax.clear()
-    c = focal_curves(gamma, alpha)
-    a = max(alpha, 0) if alpha >= 0 else 1.0
+    a = alpha if alpha >= 0 else 1.0
     axes[0].plot(c["p_t"], c["ce"], "k--", label="CE")
     axes[0].plot(c["p_t"], c["focal"], label=f"FL gamma={gamma:g}, alpha={alpha:g}")
     axes[0].set_xlabel("p_t")
@@ -82,8 +119,6 @@ def plot_focal(gamma: float, alpha: float, batch=None, axes=None):
     axes[1].plot(c["p_t"], c["grad"])
     axes[1].set_xlabel("p_t")
     axes[1].set_ylabel("|d loss / d logit|")
-    logits, targets = batch if batch is not None else imbalanced_batch()
-    ce_s, fl_s = loss_shares(logits, targets, 0.0, -1), loss_shares(logits, targets, gamma, alpha)
     keys = ["positives", "hard_negatives", "easy_negatives"]
     xs = torch.arange(3)
     axes[2].bar(xs - 0.2, [ce_s[k] for k in keys], 0.4, label="CE")
@@ -96,9 +131,8 @@ def plot_focal(gamma: float, alpha: float, batch=None, axes=None):
 
 
 def focal_explorer():
-    """Live explorer with γ and α sliders (α < 0 switches the α weighting off)."""
+    """Live explorer (an ``ipywidgets.VBox``) with γ and α sliders (α < 0 switches the α weighting off)."""
     import ipywidgets as W
-    import matplotlib.pyplot as plt
 
     controls = dict(gamma=W.FloatSlider(2.0, min=0.0, max=5.0, step=0.5, description="gamma"),
                     alpha=W.FloatSlider(0.25, min=-0.05, max=1.0, step=0.05, description="alpha"))
@@ -106,10 +140,7 @@ def focal_explorer():
     batch = imbalanced_batch()
 
     def redraw(_=None):
-        with out:
-            out.clear_output(wait=True)
-            plot_focal(controls["gamma"].value, controls["alpha"].value, batch)
-            plt.show()
+        show(out, plot_focal(controls["gamma"].value, controls["alpha"].value, batch)[0].figure)
 
     for widget in controls.values():
         widget.observe(redraw, names="value")
@@ -118,7 +149,9 @@ def focal_explorer():
 
 
 def focal_animation(gammas=(0.0, 0.5, 1.0, 2.0, 3.0, 5.0), alpha: float = 0.25) -> str:
-    """Kernel-free explorer: one frame per γ. Returns self-contained HTML."""
+    """Kernel-free explorer: one frame per γ of ``gammas``. Returns self-contained HTML."""
+    gammas = check_sequence(gammas, "gammas", lambda g, name: check_float(g, name, 0.0, allow_inf=False))
+    _check_gamma_alpha(0.0, alpha)
     batch = imbalanced_batch()
     return animate(lambda i, axes: plot_focal(gammas[i], alpha, batch, axes), len(gammas), 3, (11, 3.2),
                    adjust=dict(wspace=0.35, bottom=0.18))

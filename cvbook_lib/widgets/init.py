@@ -8,7 +8,7 @@ import torch
 from .. import activations as A
 from .. import init as I
 from .._checks import check_choice, check_int
-from ._html import animate
+from ._html import animate, axes_or_new, check_axes, check_seed, check_sequence, check_view, show
 
 __all__ = ["INITS", "layer_statistics", "plot_layer_statistics", "init_explorer", "init_animation"]
 
@@ -24,12 +24,13 @@ _ACTS = ("tanh", "relu", "sigmoid", "linear")
 def layer_statistics(init: str, activation: str, depth: int = 10, width: int = 256, batch: int = 512,
                      seed: int = 0) -> dict:
     """Forward a random batch through ``depth`` layers h -> f(W h) (W initialised by ``init``), backprop
-    the sum of the outputs, and return per layer the activations and the gradients w.r.t. them."""
+    the sum of the outputs, and return per layer the activations and the gradients w.r.t. them
+    (``acts``, ``grads``: lists of Tensor[batch, width]; ``act_std``, ``grad_mag``: Tensor[depth]).
+    ``depth``, ``batch`` >= 1, ``width`` >= 2, ``seed`` an int in [0, 2**64 - 1]."""
     check_choice(init, "init", tuple(INITS))
     check_choice(activation, "activation", _ACTS)
-    check_int(depth, "depth", 1)
-    check_int(width, "width", 2)
-    g = torch.Generator().manual_seed(seed)
+    depth, width, batch = check_int(depth, "depth", 1), check_int(width, "width", 2), check_int(batch, "batch", 1)
+    g = torch.Generator().manual_seed(check_seed(seed))
     f = (lambda t: t) if activation == "linear" else A.ACTIVATIONS[activation][0]
     h = torch.randn(batch, width, generator=g, dtype=torch.float64).requires_grad_()
     outs = []
@@ -47,15 +48,16 @@ def layer_statistics(init: str, activation: str, depth: int = 10, width: int = 2
 
 def plot_layer_statistics(stats: dict, axes=None, layers=None):
     """Histograms of activations at a few layers, and per layer the std of the activations and the mean
-    |gradient| reaching them."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 3.3))
-    ax, bx = axes
+    |gradient| reaching them. ``stats``: what :func:`layer_statistics` returned; ``layers``: the layer indices
+    whose histograms are drawn (None: four spread over the depth); ``axes``: two Axes or None. Returns the axes."""
+    check_view(stats, "stats", ("acts", "act_std", "grad_mag", "init", "activation"))
+    depth = len(stats["acts"])
+    if layers is not None:
+        layers = check_sequence(layers, "layers", lambda i, name: check_int(i, name, 0, depth - 1))
+    check_axes(axes, "axes", 2)
+    ax, bx = axes = axes_or_new(axes, 2, (10, 3.3))
     ax.clear()
     bx.clear()
-    depth = len(stats["acts"])
     layers = layers or sorted({0, depth // 3, 2 * depth // 3, depth - 1})
     for i in layers:
         a = stats["acts"][i].flatten()
@@ -72,9 +74,8 @@ def plot_layer_statistics(stats: dict, axes=None, layers=None):
 
 
 def init_explorer():
-    """Live explorer: depth, initialization, activation."""
+    """Live explorer (an ``ipywidgets.VBox``): depth, initialization, activation."""
     import ipywidgets as W
-    import matplotlib.pyplot as plt
 
     controls = dict(init=W.Dropdown(options=list(INITS), value="Xavier (Glorot) normal", description="init"),
                     activation=W.Dropdown(options=list(_ACTS), value="tanh", description="activation"),
@@ -83,10 +84,7 @@ def init_explorer():
 
     def redraw(_=None):
         c = {k: w.value for k, w in controls.items()}
-        with out:
-            out.clear_output(wait=True)
-            plot_layer_statistics(layer_statistics(c["init"], c["activation"], c["depth"]))
-            plt.show()
+        show(out, plot_layer_statistics(layer_statistics(c["init"], c["activation"], c["depth"]))[0].figure)
 
     for widget in controls.values():
         widget.observe(redraw, names="value")
@@ -96,6 +94,7 @@ def init_explorer():
 
 def init_animation(depth: int = 10) -> str:
     """Kernel-free explorer: one frame per (init, activation) pair. Returns self-contained HTML."""
+    depth = check_int(depth, "depth", 1)
     pairs = [(i, a) for a in ("tanh", "relu") for i in INITS]
     stats = [layer_statistics(i, a, depth, width=128, batch=256) for i, a in pairs]
     return animate(lambda k, axes: plot_layer_statistics(stats[k], axes), len(stats), 2, (10, 3.3),

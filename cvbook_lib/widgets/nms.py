@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import check_choice, check_float, check_int, check_probability, check_tensor
 from ..boxes import box_iou, nms, soft_nms
 from ..detection_metrics import greedy_match
-from ._html import animate
+from ._html import animate, axes_or_new, check_axes, check_seed, check_sequence, check_view, show
+
+_METHODS = ("hard", "linear", "gaussian")
 
 __all__ = ["crowded_scene", "nms_view", "plot_nms_view", "nms_explorer", "nms_animation"]
 
@@ -16,9 +19,11 @@ def crowded_scene(seed: int = 0, per_object: int = 6):
     """A row of pedestrians, some standing close behind each other (IoU up to ~0.6), and the jittered,
     scored detections a detector would emit around each (plus a few background false alarms).
 
+    ``seed``: an int in [0, 2**64 - 1]; ``per_object`` >= 1 detections per person.
     Returns: dict(gt Tensor[G, 4], boxes Tensor[N, 4], scores Tensor[N], owner Tensor[N] (-1 = background)).
     """
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(check_seed(seed))
+    per_object = check_int(per_object, "per_object", 1)
     xs = torch.tensor([20.0, 70.0, 85.0, 150.0, 175.0, 230.0, 236.0])      # left edges: close pairs overlap
     ys = torch.tensor([30.0, 34.0, 40.0, 28.0, 36.0, 30.0, 40.0])
     gt = torch.stack([xs, ys, xs + 40, ys + 100], 1)
@@ -50,11 +55,29 @@ def _match(boxes, scores, gt, iou_match=0.5):
     return tp, matched
 
 
+def _check_scene(scene, name: str = "scene") -> dict:
+    """A dict like :func:`crowded_scene`'s: gt (Tensor[G, 4]), boxes (Tensor[N, 4]), scores (Tensor[N])."""
+    check_view(scene, name, ("gt", "boxes", "scores"))
+    check_tensor(scene["gt"], f"{name}['gt']", ndims=(2,), kind="float")
+    check_tensor(scene["boxes"], f"{name}['boxes']", ndims=(2,), kind="float")
+    check_tensor(scene["scores"], f"{name}['scores']", ndims=(1,), kind="float")
+    if scene["gt"].shape[-1] != 4 or scene["boxes"].shape[-1] != 4 or len(scene["scores"]) != len(scene["boxes"]):
+        raise ValueError(f"{name} must hold gt Tensor[G, 4], boxes Tensor[N, 4] and scores Tensor[N], got shapes "
+                         f"{[tuple(scene[k].shape) for k in ('gt', 'boxes', 'scores')]}")
+    return scene
+
+
 def nms_view(method: str = "hard", iou_threshold: float = 0.5, sigma: float = 0.5, score_cut: float = 0.25,
              scene=None) -> dict:
     """Everything the explorer shows: the boxes kept (score >= score_cut after NMS / Soft-NMS), which are
-    true positives, and the counts. method: 'hard' (NMS), 'linear' or 'gaussian' (Soft-NMS)."""
-    scene = scene if scene is not None else crowded_scene()
+    true positives, and the counts. method: 'hard' (NMS), 'linear' or 'gaussian' (Soft-NMS);
+    ``iou_threshold`` and ``score_cut`` in [0, 1], ``sigma`` > 0; ``scene``: a dict like :func:`crowded_scene`'s
+    (None: the default scene)."""
+    check_choice(method, "method", _METHODS)
+    iou_threshold = check_probability(iou_threshold, "iou_threshold")
+    sigma = check_float(sigma, "sigma", 0.0, min_open=True)
+    score_cut = check_probability(score_cut, "score_cut")
+    scene = _check_scene(scene) if scene is not None else crowded_scene()
     boxes, scores, gt = scene["boxes"], scene["scores"], scene["gt"]
     if method == "hard":
         keep = nms(boxes, scores, iou_threshold)
@@ -73,13 +96,16 @@ def nms_view(method: str = "hard", iou_threshold: float = 0.5, sigma: float = 0.
 
 def plot_nms_view(view: dict, scene=None, axes=None):
     """Left: the raw detections (shade = score). Right: what survives, green = true positive, red = duplicate
-    or false alarm; dashed black = the people (ground truth)."""
+    or false alarm; dashed black = the people (ground truth). ``view``: what :func:`nms_view` returned for
+    ``scene`` (None: the default scene); ``axes``: two Axes or None. Returns the axes."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    scene = scene if scene is not None else crowded_scene()
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    check_view(view, "view", ("keep", "scores", "tp", "n_raw", "n_tp", "n_fp", "n_missed", "n_gt", "method",
+                              "iou_threshold", "sigma", "score_cut"))
+    scene = _check_scene(scene) if scene is not None else crowded_scene()
+    check_axes(axes, "axes", 2)
+    axes = axes_or_new(axes, 2, (11, 3.6))
     for ax in axes:
         ax.clear()
         for b in scene["gt"].tolist():
@@ -107,9 +133,8 @@ def plot_nms_view(view: dict, scene=None, axes=None):
 
 
 def nms_explorer():
-    """Live explorer: method, IoU threshold, σ and the score cut-off for display."""
+    """Live explorer (an ``ipywidgets.VBox``): method, IoU threshold, σ and the score cut-off for display."""
     import ipywidgets as W
-    import matplotlib.pyplot as plt
 
     scene = crowded_scene()
     controls = dict(method=W.Dropdown(options=["hard", "linear", "gaussian"], value="hard", description="method"),
@@ -119,10 +144,8 @@ def nms_explorer():
     out = W.Output()
 
     def redraw(_=None):
-        with out:
-            out.clear_output(wait=True)
-            plot_nms_view(nms_view(scene=scene, **{k: c.value for k, c in controls.items()}), scene)
-            plt.show()
+        view = nms_view(scene=scene, **{k: c.value for k, c in controls.items()})
+        show(out, plot_nms_view(view, scene)[0].figure)
 
     for widget in controls.values():
         widget.observe(redraw, names="value")
@@ -131,11 +154,16 @@ def nms_explorer():
 
 
 def nms_animation(method: str = "hard", values=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)) -> str:
-    """Kernel-free explorer: one frame per IoU threshold (method 'hard') or per σ (Soft-NMS 'gaussian')."""
+    """Kernel-free explorer: one frame per IoU threshold (``values`` in [0, 1]; methods 'hard' and 'linear')
+    or per σ (``values`` > 0; Soft-NMS 'gaussian'). Returns self-contained HTML."""
+    check_choice(method, "method", _METHODS)
+    key = "sigma" if method == "gaussian" else "iou_threshold"
+    values = check_sequence(values, "values", (lambda v, name: check_float(v, name, 0.0, min_open=True))
+                            if key == "sigma" else check_probability)
     scene = crowded_scene()
 
     def draw(i, axes):
-        kw = dict(iou_threshold=values[i]) if method == "hard" else dict(sigma=values[i])
+        kw = {key: values[i]}
         plot_nms_view(nms_view(method, scene=scene, **kw), scene, axes)
 
     return animate(draw, len(values), 2, (11, 3.6), adjust=dict(wspace=0.05, left=0.02, right=0.98))

@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_int
+from .._checks import check_float, check_int
 from ..norm import batch_norm
-from ._html import animate
+from ._html import animate, axes_or_new, check_axes, check_seed, check_sequence, check_view, show
 
 __all__ = ["bn_trace", "plot_bn_trace", "bn_explorer", "bn_animation"]
 
 TRUE_MEAN, TRUE_STD = 2.0, 3.0
 
 
+def _check_momentum(momentum) -> float:
+    return check_float(momentum, "momentum", 0.0, 1.0, min_open=True)
+
+
 def bn_trace(batch_size: int, momentum: float, steps: int = 200, seed: int = 0) -> dict:
     """Feed ``steps`` batches of one channel drawn from N(2, 3²) through training-mode batch norm.
     Returns the batch means/variances, the running estimates after each step, and for one fixed
-    probe input its train-mode and eval-mode outputs at the end."""
-    check_int(batch_size, "batch_size", 2)
-    check_int(steps, "steps", 1)
-    if not 0.0 < momentum <= 1.0:
-        raise ValueError(f"momentum must be in (0, 1], got {momentum!r}")
-    g = torch.Generator().manual_seed(seed)
+    probe input its train-mode and eval-mode outputs at the end (the running statistics are those of
+    ``F.batch_norm``). ``batch_size`` >= 2, ``momentum`` in (0, 1], ``steps`` >= 1, ``seed`` an int in
+    [0, 2**64 - 1]: F.batch_norm would also run with an empty batch, a NaN or zero momentum."""
+    batch_size, steps = check_int(batch_size, "batch_size", 2), check_int(steps, "steps", 1)
+    momentum = _check_momentum(momentum)
+    g = torch.Generator().manual_seed(check_seed(seed))
     rm, rv = torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
     means, variances, run_means, run_vars = [], [], [], []
     for _ in range(steps):
@@ -42,10 +46,12 @@ def bn_trace(batch_size: int, momentum: float, steps: int = 200, seed: int = 0) 
 
 
 def plot_bn_trace(trace: dict, axes=None):
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    """Batch and running mean, batch and running variance per step, and train- vs eval-mode outputs.
+    ``trace``: what :func:`bn_trace` returned; ``axes``: three Axes or None. Returns the axes."""
+    check_view(trace, "trace", ("batch_means", "batch_vars", "running_means", "running_vars", "train_out",
+                                "eval_out", "batch_size", "momentum"))
+    check_axes(axes, "axes", 3)
+    axes = axes_or_new(axes, 3, (11, 3.2))
     for ax in axes:
         ax.clear()
     steps = range(1, len(trace["batch_means"]) + 1)
@@ -69,19 +75,15 @@ def plot_bn_trace(trace: dict, axes=None):
 
 
 def bn_explorer():
-    """Live explorer: batch size and momentum."""
+    """Live explorer (an ``ipywidgets.VBox``): batch size and momentum."""
     import ipywidgets as W
-    import matplotlib.pyplot as plt
 
     controls = dict(batch_size=W.IntSlider(16, 2, 256, description="batch size"),
                     momentum=W.FloatSlider(0.1, min=0.01, max=1.0, step=0.01, description="momentum"))
     out = W.Output()
 
     def redraw(_=None):
-        with out:
-            out.clear_output(wait=True)
-            plot_bn_trace(bn_trace(controls["batch_size"].value, controls["momentum"].value))
-            plt.show()
+        show(out, plot_bn_trace(bn_trace(controls["batch_size"].value, controls["momentum"].value))[0].figure)
 
     for widget in controls.values():
         widget.observe(redraw, names="value")
@@ -90,7 +92,9 @@ def bn_explorer():
 
 
 def bn_animation(batch_sizes=(2, 4, 16, 64, 256), momentum: float = 0.1) -> str:
-    """Kernel-free explorer: one frame per batch size. Returns self-contained HTML."""
+    """Kernel-free explorer: one frame per batch size (each >= 2). Returns self-contained HTML."""
+    batch_sizes = check_sequence(batch_sizes, "batch_sizes", lambda b, name: check_int(b, name, 2))
+    momentum = _check_momentum(momentum)
     traces = [bn_trace(b, momentum) for b in batch_sizes]
     return animate(lambda i, axes: plot_bn_trace(traces[i], axes), len(traces), 3, (11, 3.2),
                    adjust=dict(wspace=0.35, bottom=0.18))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 from .. import optim
-from .._checks import check_choice, check_int
-from ._html import offline_jshtml
+from .._checks import check_choice, check_float, check_int
+from ._html import check_axes, check_sequence, check_view, offline_jshtml, show
 
 __all__ = ["SURFACES", "race", "plot_race", "race_explorer", "race_animation"]
 
@@ -26,21 +26,28 @@ def _optimizers(lr, adaptive_lr, momentum, beta1):
     return {
         "SGD": lambda ps: optim.SGD(ps, lr=lr),
         f"momentum {momentum:g}": lambda ps: optim.SGD(ps, lr=lr, momentum=momentum),
-        "Nesterov": lambda ps: optim.SGD(ps, lr=lr, momentum=momentum, nesterov=True),
+        "Nesterov": lambda ps: optim.SGD(ps, lr=lr, momentum=momentum, nesterov=momentum > 0),  # μ = 0: plain SGD
         "AdaGrad": lambda ps: optim.Adagrad(ps, lr=adaptive_lr * 3),
         "RMSProp": lambda ps: optim.RMSprop(ps, lr=adaptive_lr / 3),
         "Adam": lambda ps: optim.Adam(ps, lr=adaptive_lr, betas=(beta1, 0.999)),
     }
 
 
+def _check_lr_scale(value, name: str) -> float:
+    return check_float(value, name, 0.0, min_open=True, allow_inf=False)
+
+
 def race(surface: str, lr_scale: float = 1.0, momentum: float = 0.9, beta1: float = 0.9, steps: int = 150) -> dict:
     """Trajectories (Tensor[steps + 1, 2]) and final losses of every optimizer from the same start.
-    The adaptive methods get their own base learning rate (their steps are normalised), scaled alike."""
+    The adaptive methods get their own base learning rate (their steps are normalised), scaled alike.
+    ``lr_scale``: a finite number > 0; ``momentum``, ``beta1`` in [0, 1); ``steps`` >= 1 (torch.optim would
+    take a zero or NaN learning rate, a NaN or infinite momentum). At momentum 0 "Nesterov" is plain SGD.
+    A trajectory that diverges (non-finite or beyond 1e6) stops early, its loss reported as ``inf``."""
     check_choice(surface, "surface", tuple(SURFACES))
-    check_int(steps, "steps", 1)
-    if not lr_scale > 0 or not 0 <= momentum < 1 or not 0 <= beta1 < 1:
-        raise ValueError(f"need lr_scale > 0, 0 <= momentum < 1, 0 <= beta1 < 1; got {lr_scale!r}, {momentum!r}, "
-                         f"{beta1!r}")
+    lr_scale = _check_lr_scale(lr_scale, "lr_scale")
+    momentum = check_float(momentum, "momentum", 0.0, 1.0, max_open=True)
+    beta1 = check_float(beta1, "beta1", 0.0, 1.0, max_open=True)
+    steps = check_int(steps, "steps", 1)
     f, start, (lr, adaptive_lr), _ = SURFACES[surface]
     out = {}
     for name, make in _optimizers(lr * lr_scale, adaptive_lr * lr_scale, momentum, beta1).items():
@@ -60,8 +67,15 @@ def race(surface: str, lr_scale: float = 1.0, momentum: float = 0.9, beta1: floa
 
 
 def plot_race(surface: str, result: dict, ax=None):
+    """The contour lines of ``surface`` and every trajectory of ``result`` (what :func:`race` returned for it)
+    on ``ax`` (an Axes, or None for a new figure). Returns the Axes."""
     import matplotlib.pyplot as plt
 
+    check_choice(surface, "surface", tuple(SURFACES))
+    check_view(result, "result", ())
+    for name, r in result.items():
+        check_view(r, f"result[{name!r}]", ("path", "loss"))
+    check_axes(ax, "ax", 1)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     ax.clear()
@@ -83,9 +97,8 @@ def plot_race(surface: str, result: dict, ax=None):
 
 
 def race_explorer():
-    """Live explorer: surface, learning-rate scale, momentum, Adam's β1."""
+    """Live explorer (an ``ipywidgets.VBox``): surface, learning-rate scale, momentum, Adam's β1."""
     import ipywidgets as W
-    import matplotlib.pyplot as plt
 
     controls = dict(surface=W.Dropdown(options=list(SURFACES), description="surface"),
                     lr_scale=W.FloatLogSlider(value=1.0, base=10, min=-1, max=1, step=0.1, description="lr x"),
@@ -95,10 +108,7 @@ def race_explorer():
 
     def redraw(_=None):
         c = {k: w.value for k, w in controls.items()}
-        with out:
-            out.clear_output(wait=True)
-            plot_race(c["surface"], race(c["surface"], c["lr_scale"], c["momentum"], c["beta1"]))
-            plt.show()
+        show(out, plot_race(c["surface"], race(c["surface"], c["lr_scale"], c["momentum"], c["beta1"])).figure)
 
     for widget in controls.values():
         widget.observe(redraw, names="value")
@@ -107,9 +117,11 @@ def race_explorer():
 
 
 def race_animation(lr_scales=(0.3, 1.0, 3.0)) -> str:
-    """Kernel-free explorer: one frame per (surface, learning-rate scale). Returns self-contained HTML."""
+    """Kernel-free explorer: one frame per (surface, learning-rate scale > 0). Returns self-contained HTML."""
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation
+
+    lr_scales = check_sequence(lr_scales, "lr_scales", _check_lr_scale)
 
     frames = [(s, k) for s in SURFACES for k in lr_scales]
     results = [race(s, k) for s, k in frames]

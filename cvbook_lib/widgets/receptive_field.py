@@ -4,29 +4,49 @@ and RF per layer, and the input region one output unit sees."""
 from __future__ import annotations
 
 from .. import receptive_field as rf
-from ._html import offline_jshtml
+from .._checks import _short, as_pair, check_choice, check_int
+from ._html import axes_or_new, check_axes, check_view, offline_jshtml, show
 
 __all__ = ["rf_view", "plot_rf_view", "rf_explorer", "rf_animation"]
 
 
 def rf_view(layers, input_size: int, layer_index: int, unit=(0, 0)) -> dict:
-    """Everything the figure shows: the table, and the square region of unit (row, col) of one layer."""
-    rows = rf.receptive_field_table(layers, input_size)
+    """Everything the figure shows: the table, and the square region of unit (row, col) of one layer.
+
+    Args: layers (a non-empty list or tuple of ``receptive_field.Layer``), input_size >= 1,
+    layer_index in [0, len(layers)), unit: (row, col) (or one int for both), each < that layer's output size.
+    Returns dict(rows: the ``receptive_field_table``, region (r0, r1, c0, c1) before clipping to the image,
+    clipped: the same inside the image, and the arguments).
+    """
+    if not isinstance(layers, (list, tuple)) or not layers or not all(isinstance(x, rf.Layer) for x in layers):
+        raise TypeError(f"layers must be a non-empty list of receptive_field.Layer, got {type(layers).__name__} "
+                        f"{_short(layers)}")
+    input_size = check_int(input_size, "input_size", 1)
+    layer_index = check_int(layer_index, "layer_index", 0, len(layers) - 1)
+    unit = as_pair(unit, "unit", 0)
+    try:
+        rows = rf.receptive_field_table(list(layers), input_size)
+    except ValueError as err:
+        raise ValueError(f"layers do not fit input_size={input_size}: {err}") from None
+    n_out = rows[layer_index].output_size
+    if max(unit) >= n_out:
+        raise ValueError(f"unit must be < {n_out} (the output size of layer {layer_index}) in both dimensions, "
+                         f"got {unit}")
     (r0, r1), (c0, c1) = (rf.unit_region(rows, layer_index, u) for u in unit)
     clip = (max(r0, 0), min(r1, input_size - 1), max(c0, 0), min(c1, input_size - 1))
-    return dict(rows=rows, input_size=input_size, layer_index=layer_index, unit=tuple(unit),
+    return dict(rows=rows, input_size=input_size, layer_index=layer_index, unit=unit,
                 region=(r0, r1, c0, c1), clipped=clip)
 
 
 def plot_rf_view(view: dict, axes=None):
     """Left: the input with the unit's region (solid: inside the image, dashed: the part in padding).
-    Right: receptive field and jump per layer."""
-    import matplotlib.pyplot as plt
+    Right: receptive field and jump per layer. ``view``: what :func:`rf_view` returned; ``axes``: two Axes or
+    None. Returns the axes."""
     from matplotlib.patches import Rectangle
 
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(9, 3.8), gridspec_kw=dict(width_ratios=[1, 1.4]))
-    ax, bx = axes
+    check_view(view, "view", ("rows", "input_size", "layer_index", "unit", "region", "clipped"))
+    check_axes(axes, "axes", 2)
+    ax, bx = axes = axes_or_new(axes, 2, (9, 3.8), gridspec_kw=dict(width_ratios=[1, 1.4]))
     ax.clear()
     bx.clear()
     n, (r0, r1, c0, c1), (q0, q1, p0, p1) = view["input_size"], view["region"], view["clipped"]
@@ -51,11 +71,13 @@ def plot_rf_view(view: dict, axes=None):
 
 
 def rf_explorer(preset: str = "vgg16"):
-    """Live explorer: a preset or your own layers ('conv3, pool2, ...'), the layer and unit shown."""
+    """Live explorer (an ``ipywidgets.VBox``): a preset (one of ``receptive_field.PRESETS`` or 'custom') or
+    your own layers ('conv3, pool2, ...'), the layer and unit shown; the table is shown as text in the
+    widget's output (nothing is printed)."""
     import ipywidgets as W
-    import matplotlib.pyplot as plt
 
     names = list(rf.PRESETS) + ["custom"]
+    check_choice(preset, "preset", names)
     controls = dict(
         preset=W.Dropdown(options=names, value=preset, description="network"),
         spec=W.Text("conv3, conv3, pool2, conv3, conv3, pool2", description="custom"),
@@ -68,20 +90,16 @@ def rf_explorer(preset: str = "vgg16"):
 
     def redraw(_=None):
         c = {k: w.value for k, w in controls.items()}
-        with out:
-            out.clear_output(wait=True)
-            try:
-                layers = rf.parse_layers(c["spec"]) if c["preset"] == "custom" else rf.preset(c["preset"])[0]
-                rows = rf.receptive_field_table(layers, c["size"])
-                layer = min(c["layer"], len(rows) - 1)
-                n_out = rows[layer].output_size
-                view = rf_view(layers, c["size"], layer, (min(c["row"], n_out - 1), min(c["col"], n_out - 1)))
-            except ValueError as err:
-                print(err)
-                return
-            print(rf.format_table(rows))
-            plot_rf_view(view)
-            plt.show()
+        try:
+            layers = rf.parse_layers(c["spec"]) if c["preset"] == "custom" else rf.preset(c["preset"])[0]
+            rows = rf.receptive_field_table(layers, c["size"])
+            layer = min(c["layer"], len(rows) - 1)
+            n_out = rows[layer].output_size
+            view = rf_view(layers, c["size"], layer, (min(c["row"], n_out - 1), min(c["col"], n_out - 1)))
+        except ValueError as err:
+            show(out, text=str(err))
+            return
+        show(out, plot_rf_view(view)[0].figure, text=rf.format_table(rows))
 
     def on_preset(change):
         if change["new"] != "custom":
@@ -96,10 +114,12 @@ def rf_explorer(preset: str = "vgg16"):
 
 
 def rf_animation(preset: str = "vgg16") -> str:
-    """Kernel-free explorer: one frame per layer of a preset, the centre unit's region growing."""
+    """Kernel-free explorer: one frame per layer of a preset (one of ``receptive_field.PRESETS``), the centre
+    unit's region growing. Returns self-contained HTML."""
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation
 
+    check_choice(preset, "preset", tuple(rf.PRESETS))
     layers, size = rf.preset(preset)
     rows = rf.receptive_field_table(layers, size)
     views = [rf_view(layers, size, i, (r.output_size // 2, r.output_size // 2)) for i, r in enumerate(rows)]
