@@ -10,26 +10,31 @@ from . import (
            attention,
            autodiff,
            boxes,
+           channel_attention,
            contrastive,
            conv,
            conv_arith,
            correlate,
            detection_metrics,
+           gradients,
            init,
            losses,
+           matching,
            metrics,
            norm,
            optim,
            pooling,
+           position,
            receptive_field,
            roi,
            utils,
            vit,
+           whitening,
 )
 from .utils import fmt, get_device, randn, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["activations", "anchors", "attention", "autodiff", "boxes", "contrastive", "conv", "conv_arith", "correlate",
-           "detection_metrics", "metrics",
-           "init", "losses", "norm", "optim", "pooling", "receptive_field", "roi", "utils", "vit", "fmt", "get_device",
-           "randn", "seed_everything"]
+__all__ = ["activations", "anchors", "attention", "autodiff", "boxes", "channel_attention", "contrastive", "conv",
+           "conv_arith", "correlate", "detection_metrics", "gradients", "init", "losses", "matching", "metrics",
+           "norm", "optim", "pooling", "position", "receptive_field", "roi", "utils", "vit", "whitening", "fmt",
+           "get_device", "randn", "seed_everything"]

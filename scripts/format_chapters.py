@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("chapters", nargs="*", type=Path, help="chapter sources (default: all)")
     parser.add_argument("--check", action="store_true", help="report, change nothing")
     args = parser.parse_args(argv)
-    chapters = args.chapters or sorted((ROOT / "chapters").glob("*.md"))
+    chapters = [p.resolve() for p in args.chapters] or sorted((ROOT / "chapters").glob("*.md"))
     if args.check:
         found = [p for md in chapters for p in problems(md)]
         print("\n".join(found) or "all code cells formatted, no line wider than 88 columns")

@@ -1,0 +1,32 @@
+"""Contract cases for cvbook_lib.exercises: every check answers every input with a CheckResult.
+
+Each check gets three valid-looking answers — an int, a float and a one-element tensor — and the
+battery changes them into None, strings, lists, bools, NaN, ±inf, numpy scalars, empty / 2-D / bool /
+complex / int tensors; ``never_raises`` requires a ``CheckResult`` for all of them.
+"""
+
+import torch
+
+from contract_specs import Case
+from cvbook_lib import exercises as E
+
+_CHECKS = [getattr(E, name) for name in E.__all__ if name.startswith("check_")]
+
+
+def _verdict(result):
+    """What a check answered, in a form the comparison takes (and a CheckResult, or the rule fails)."""
+    assert isinstance(result, E.CheckResult), f"a check must return a CheckResult, got {type(result).__name__}"
+    return (torch.tensor(result.ok), result.message)
+
+
+SPECS = {
+    check: [Case(check, dict(answer=55), out=_verdict, never_raises=True),
+            Case(check, dict(answer=0.25), out=_verdict, never_raises=True),
+            Case(check, dict(answer=torch.tensor([0.25])), out=_verdict, never_raises=True)]
+    for check in _CHECKS
+}
+SPECS[E.CheckResult] = [
+    # message is free text, not a choice among options
+    Case(E.CheckResult, dict(ok=True, message="right"), out=lambda r: (r.ok, r.message, repr(r)),
+         skip={"message": {"unknown"}}),
+]
