@@ -4,7 +4,7 @@
 in both axes first (no conjugate). Deep-learning "convolution" layers compute the former (on real
 data, where the conjugate changes nothing).
 
-Inputs are 2-D tensors of any numeric dtype; they are promoted together (``torch.promote_types``),
+Inputs are 2-D tensors of any numeric dtype; they are promoted together as numpy (scipy) promotes them,
 integers and bools to the default floating dtype, complex stays complex. Empty inputs give what
 ``scipy.signal`` gives: zeros of the mode's shape (an empty sum is 0), or a ValueError where that
 shape would be negative.
@@ -12,6 +12,7 @@ shape would be negative.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ._checks import check_choice, check_tensor
@@ -38,7 +39,9 @@ def _check(in1, in2, mode):
     check_choice(mode, "mode", _MODES)
     if in1.device != in2.device:
         raise ValueError(f"in1 and in2 must be on the same device, got {in1.device} and {in2.device}")
-    dtype = torch.promote_types(in1.dtype, in2.dtype)
+    # numpy's (scipy's) promotion, not torch's: float32 with int64 is float64 there
+    np_dtype = np.result_type(*(torch.empty(0, dtype=t.dtype).numpy().dtype for t in (in1, in2)))
+    dtype = torch.from_numpy(np.empty(0, dtype=np_dtype)).dtype
     if not (dtype.is_floating_point or dtype.is_complex):
         dtype = torch.get_default_dtype()
     return in1.to(dtype), in2.to(dtype)

@@ -159,6 +159,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     finite for any finite logit and gives torch's answer at ±inf. input, target (Tensor[*], target in
     [0, 1]); weight, pos_weight broadcast to the shape of input (pos_weight: per class, the last dim).
     """
+    result_dtype = getattr(target, "dtype", None)  # torch returns the target's dtype (checked by _pair)
     input, target = _pair(input, target)
     _broadcastable(weight, "weight", input)
     _broadcastable(pos_weight, "pos_weight", input)
@@ -168,7 +169,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     if pos_weight is not None:
         log_sig = log_sig * ((pos_weight - 1) * target + 1)
     loss = (1 - target) * input - log_sig
-    return _reduce(loss * weight if weight is not None else loss, reduction)
+    return _reduce(loss * weight if weight is not None else loss, reduction).to(result_dtype)
 
 
 def _log_sigmoid(x):
@@ -243,12 +244,14 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
-    """0.5·d² for |d| < δ, δ(|d| - 0.5δ) otherwise; equals δ·smooth_l1(β=δ). input, target (Tensor[*])."""
+    """0.5·d² for |d| < δ, δ(|d| - 0.5δ) otherwise; equals δ·smooth_l1(β=δ). input, target (Tensor[*]).
+    Returns the input's dtype, as torch does (the other regression losses promote)."""
+    result_dtype = getattr(input, "dtype", None)
     input, target = _pair(input, target)
     check_choice(reduction, "reduction", _REDUCTIONS)
     delta = check_float(delta, "delta", 0.0, min_open=True)
     d = (input - target).abs()
-    return _reduce(torch.where(d < delta, 0.5 * d ** 2, delta * (d - 0.5 * delta)), reduction)
+    return _reduce(torch.where(d < delta, 0.5 * d ** 2, delta * (d - 0.5 * delta)), reduction).to(result_dtype)
 
 
 def mse_loss(input, target, reduction: str = "mean"):

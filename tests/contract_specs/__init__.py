@@ -240,8 +240,21 @@ def _to_float(x):
     return x
 
 
-def same_answer(ours, theirs, rtol: float, atol: float) -> str | None:
-    """None if equal (NaN where NaN), else the mismatch as text."""
+def _dtype_mismatch(a, b) -> str | None:
+    """Where both answers hold tensors at the same place, their dtypes must agree."""
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return None if a.dtype == b.dtype else f"dtype {a.dtype} where the reference gives {b.dtype}"
+    if isinstance(a, dict) and isinstance(b, dict):
+        return next((m for k in a.keys() & b.keys() if (m := _dtype_mismatch(a[k], b[k]))), None)
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return next((m for x, y in zip(a, b) if (m := _dtype_mismatch(x, y))), None)
+    return None
+
+
+def same_answer(ours, theirs, rtol: float, atol: float, dtypes: bool = False) -> str | None:
+    """None if equal (NaN where NaN; with ``dtypes``, tensors of the same dtype), else the mismatch as text."""
+    if dtypes and (m := _dtype_mismatch(_canon(ours), _canon(theirs))) is not None:
+        return m
     a, b = _to_float(_canon(ours)), _to_float(_canon(theirs))
     try:
         torch.testing.assert_close(a, b, rtol=rtol, atol=atol, equal_nan=True, check_dtype=False,
@@ -317,7 +330,8 @@ def check_case(case: Case) -> list[str]:
         if baseline is not None and case.ref is not None:
             torch.manual_seed(0)
             expected = _call(case.ref, copy.deepcopy(case.kwargs), case.out)
-            if (d := same_answer(baseline, expected, case.rtol, case.atol)) is not None:
+            if (d := same_answer(baseline, expected, case.rtol, case.atol,
+                                 dtypes=isinstance(expected, torch.Tensor))) is not None:
                 problems.append(f"the valid call differs from the reference: {d}")
         for arg, name, kwargs, expect in mutations(case):
             where = f"{arg}={name}"
@@ -372,6 +386,6 @@ def check_case(case: Case) -> list[str]:
             tol = (1e-2, 1e-2) if name == "float16" else (case.rtol, case.atol)
             if name == "x1e4":
                 tol = (max(tol[0], 1e-5), tol[1] * 1e4)
-            if (d := same_answer(ours, theirs, *tol)) is not None:
+            if (d := same_answer(ours, theirs, *tol, dtypes=isinstance(theirs, torch.Tensor))) is not None:
                 problems.append(f"{where}: differs from the reference: {d}")
     return problems

@@ -81,7 +81,7 @@ def _zca_ref(x, eps=1e-5):
         raise ValueError("x must be 2-D with >= 2 rows")
     xc = a - a.mean(axis=0)
     cov = xc.T @ xc / a.shape[0] + eps * np.eye(a.shape[1])
-    return torch.from_numpy(xc @ np.linalg.inv(np.real(scipy.linalg.sqrtm(cov))))
+    return torch.from_numpy(xc @ np.linalg.inv(np.real(scipy.linalg.sqrtm(cov)))).to(x.dtype)  # x's dtype out
 
 
 def _gram(y):
