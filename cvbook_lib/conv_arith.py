@@ -154,12 +154,14 @@ def conv2d_macs(in_channels: int, out_channels: int, kernel_size, output_size, g
 
 
 def separable_conv2d_params(in_channels: int, out_channels: int, kernel_size, bias: bool = True) -> int:
-    """Depthwise (groups = C_in) kH×kW convolution followed by a pointwise 1×1 convolution."""
+    """Depthwise (groups = C_in) kH×kW convolution followed by a pointwise 1×1 convolution. Zero channels or a
+    zero kernel size are refused (``nn.Conv2d`` builds such a layer, but it cannot run)."""
     return (conv2d_params(in_channels, in_channels, kernel_size, in_channels, bias)
             + conv2d_params(in_channels, out_channels, 1, 1, bias))
 
 
 def separable_conv2d_macs(in_channels: int, out_channels: int, kernel_size, output_size) -> int:
-    """MACs of depthwise + pointwise; ratio to a standard conv is ``1/C_out + 1/(kH*kW)``."""
+    """MACs of depthwise + pointwise; ratio to a standard conv is ``1/C_out + 1/(kH*kW)``. Zero channels or a
+    zero kernel size are refused, as in :func:`separable_conv2d_params`."""
     return (conv2d_macs(in_channels, in_channels, kernel_size, output_size, in_channels)
             + conv2d_macs(in_channels, out_channels, 1, output_size))

@@ -101,7 +101,7 @@ class LossScaler:
     gradients back (into the float32 master weights); if any is inf/NaN skip the step and halve the
     scale, and after ``growth_interval`` clean steps in a row double it.
 
-    init_scale > 0 (finite), growth_factor > 1, 0 < backoff_factor < 1, growth_interval >= 1.
+    init_scale > 0 (finite), growth_factor > 1 (finite), 0 < backoff_factor < 1, growth_interval >= 1.
     """
 
     def __init__(self, init_scale: float = 2.0 ** 16, growth_factor: float = 2.0, backoff_factor: float = 0.5,

@@ -132,8 +132,9 @@ def _kaiming_std(tensor, a, mode, nonlinearity, generator):
 
 def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None):
     """U(-b, b) with b = √3 · gain / √fan (He et al. 2015), in place. Args: tensor (Tensor[out, in, *]);
-    a (the negative slope of leaky ReLU, a real number); mode ('fan_in' or 'fan_out'); nonlinearity (a
-    name :func:`calculate_gain` knows); generator (torch.Generator or None). Returns: tensor."""
+    a (the negative slope of leaky ReLU, a real number; NaN refused, torch computes NaN); mode ('fan_in' or
+    'fan_out'); nonlinearity (a name :func:`calculate_gain` knows); generator (torch.Generator or None).
+    Returns: tensor."""
     std = _kaiming_std(tensor, a, mode, nonlinearity, generator)
     if std is None:
         return tensor
