@@ -7,6 +7,7 @@ scipy, scikit-learn) and is tested against it in ``tests/``.
 from . import (
            activations,
            anchors,
+           arch_lab,
            attention,
            autodiff,
            boxes,
@@ -21,10 +22,12 @@ from . import (
            losses,
            matching,
            metrics,
+           models,
            norm,
            optim,
            pooling,
            position,
+           profile,
            receptive_field,
            roi,
            utils,
@@ -34,7 +37,7 @@ from . import (
 from .utils import fmt, get_device, randn, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["activations", "anchors", "attention", "autodiff", "boxes", "channel_attention", "contrastive", "conv",
-           "conv_arith", "correlate", "detection_metrics", "gradients", "init", "losses", "matching", "metrics",
-           "norm", "optim", "pooling", "position", "receptive_field", "roi", "utils", "vit", "whitening", "fmt",
-           "get_device", "randn", "seed_everything"]
+__all__ = ["activations", "anchors", "arch_lab", "attention", "autodiff", "boxes", "channel_attention", "contrastive",
+           "conv", "conv_arith", "correlate", "detection_metrics", "gradients", "init", "losses", "matching",
+           "metrics", "models", "norm", "optim", "pooling", "position", "profile", "receptive_field", "roi", "utils",
+           "vit", "whitening", "fmt", "get_device", "randn", "seed_everything"]

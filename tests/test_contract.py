@@ -19,13 +19,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import cvbook_lib
-import cvbook_lib.widgets
 
 
 def _modules():
-    names = [f"cvbook_lib.{m.name}" for m in pkgutil.iter_modules(cvbook_lib.__path__) if not m.name.startswith("_")]
-    names += [f"cvbook_lib.widgets.{m.name}" for m in pkgutil.iter_modules(cvbook_lib.widgets.__path__)
-              if not m.name.startswith("_")]
+    """cvbook_lib and every public module and subpackage below it (widgets, models, ...)."""
+    names = [m.name for m in pkgutil.walk_packages(cvbook_lib.__path__, "cvbook_lib.")
+             if not any(part.startswith("_") for part in m.name.split("."))]
     return ["cvbook_lib"] + sorted(set(names))
 
 

@@ -5,6 +5,7 @@ the static HTML book.
 """
 
 from .activations import activation_animation, activation_curves, activation_explorer, gradient_through_depth
+from .architectures import ARCHITECTURES, arch_animation, arch_explorer, arch_view, plot_arch_view
 from .attention import attention_animation, attention_explorer, attention_view, plot_attention_view
 from .conv import (
     ConvGeometry,
@@ -29,7 +30,8 @@ from .optim import SURFACES, plot_race, race, race_animation, race_explorer
 from .pooling import plot_pool_view, pool_animation, pool_explorer, pool_view
 from .receptive_field import plot_rf_view, rf_animation, rf_explorer, rf_view
 
-__all__ = ["scored_dataset", "threshold_view", "plot_threshold_view", "threshold_explorer", "threshold_animation",
+__all__ = ["ARCHITECTURES", "arch_view", "plot_arch_view", "arch_explorer", "arch_animation",
+           "scored_dataset", "threshold_view", "plot_threshold_view", "threshold_explorer", "threshold_animation",
            "attention_view", "plot_attention_view", "attention_explorer", "attention_animation",
            "crowded_scene", "nms_view", "plot_nms_view", "nms_explorer", "nms_animation",
            "INITS", "layer_statistics", "init_explorer", "init_animation",

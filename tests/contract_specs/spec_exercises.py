@@ -1,4 +1,4 @@
-"""Contract cases for cvbook_lib.exercises: every check answers every input with a CheckResult.
+"""Contract cases for cvbook_lib.exercises and exercises_models: every check answers every input with a CheckResult.
 
 Each check gets three valid-looking answers — an int, a float and a one-element tensor — and the
 battery changes them into None, strings, lists, bools, NaN, ±inf, numpy scalars, empty / 2-D / bool /
@@ -9,8 +9,9 @@ import torch
 
 from contract_specs import Case
 from cvbook_lib import exercises as E
+from cvbook_lib import exercises_models as EM
 
-_CHECKS = [getattr(E, name) for name in E.__all__ if name.startswith("check_")]
+_CHECKS = [getattr(mod, name) for mod in (E, EM) for name in mod.__all__ if name.startswith("check_")]
 
 
 def _verdict(result):
