@@ -16,7 +16,9 @@ from torchvision.models import mobilenetv3 as tv_mnv3
 from torchvision.models import shufflenetv2 as tv_shufflenet
 
 from cvbook_lib.models import inception as I
+from cvbook_lib.models import inception_v3 as I3
 from cvbook_lib.models import mobilenet as M
+from cvbook_lib.models import mobilenet_v3 as M3
 from cvbook_lib.models import shufflenet as S
 
 tv_googlenet = importlib.import_module("torchvision.models.googlenet")  # the module, not the builder
@@ -145,7 +147,7 @@ def test_googlenet_blocks_match_torchvision():
 )
 def test_inception_v3_blocks_match_torchvision(name, args, size, channels):
     torch.manual_seed(0)
-    ours, theirs = getattr(I, name)(*args), getattr(tv_inception, name)(*args)
+    ours, theirs = getattr(I3, name)(*args), getattr(tv_inception, name)(*args)
     x = _randn(2, args[0], size, size)
     _load_and_compare(ours, theirs, x)
     out = (size - 3) // 2 + 1 if name in ("InceptionB", "InceptionD") else size  # grid reduction or same size
@@ -154,7 +156,7 @@ def test_inception_v3_blocks_match_torchvision(name, args, size, channels):
 
 
 def test_inception_v3_reduction_blocks_need_3x3():
-    block = I.InceptionB(8).eval()
+    block = I3.InceptionB(8).eval()
     with pytest.raises(ValueError, match="H and W >= 3"):
         block(_randn(1, 8, 2, 5))
 
@@ -249,7 +251,7 @@ def test_mobilenet_v2_custom_setting_and_round_nearest():
 def test_mobilenet_v3_matches_torchvision(arch):
     torch.manual_seed(0)
     _load_and_compare(
-        getattr(M, arch)(num_classes=10), getattr(torchvision.models, arch)(num_classes=10), _randn(2, 3, 64, 64)
+        getattr(M3, arch)(num_classes=10), getattr(torchvision.models, arch)(num_classes=10), _randn(2, 3, 64, 64)
     )
 
 
@@ -257,7 +259,7 @@ def test_mobilenet_v3_class_with_rows():
     rows = [(8, 3, 8, 8, True, "RE", 2, 1), (8, 5, 24, 16, False, "HS", 1, 1), (16, 3, 48, 16, True, "HS", 1, 2)]
     cfg = [tv_mnv3.InvertedResidualConfig(*r, width_mult=1.0) for r in rows]
     theirs = tv_mnv3.MobileNetV3(cfg, 32, num_classes=4, norm_layer=None)
-    _load_and_compare(M.MobileNetV3(rows, 32, num_classes=4), theirs, _randn(2, 3, 19, 19))
+    _load_and_compare(M3.MobileNetV3(rows, 32, num_classes=4), theirs, _randn(2, 3, 19, 19))
 
 
 def test_make_divisible_is_torchvisions():
@@ -340,20 +342,20 @@ BAD = [
     (lambda: M.mobilenet_v2(width_mult="1"), TypeError, "width_mult"),
     (lambda: M.mobilenet_v2(round_nearest=0), ValueError, "round_nearest"),
     (lambda: M.mobilenet_v2(dropout=1.5), ValueError, "dropout must be in [0, 1]"),
-    (lambda: M.mobilenet_v3_small(num_classes=8.0), TypeError, "num_classes"),
-    (lambda: M.mobilenet_v3_large(dropout=math.nan), ValueError, "dropout"),
+    (lambda: M3.mobilenet_v3_small(num_classes=8.0), TypeError, "num_classes"),
+    (lambda: M3.mobilenet_v3_large(dropout=math.nan), ValueError, "dropout"),
     (lambda: M.InvertedResidual(8, 8, 3, 6), ValueError, "stride"),
     (lambda: M.InvertedResidual(8, 8, 1, 0), ValueError, "expand_ratio"),
     (lambda: M.MobileNetV2(inverted_residual_setting=[]), TypeError, "inverted_residual_setting"),
     (lambda: M.MobileNetV2(inverted_residual_setting=[[1, 16, 1]]), ValueError, "inverted_residual_setting[0]"),
     (lambda: M.MobileNetV2(inverted_residual_setting=[[1, 16, 1, 3]]), ValueError, "inverted_residual_setting[0] s"),
     (
-        lambda: M.MobileNetV3([(8, 3, 8, 8, True, "RE", 2, 1), (16, 3, 8, 8, True, "RE", 1, 1)], 32),
+        lambda: M3.MobileNetV3([(8, 3, 8, 8, True, "RE", 2, 1), (16, 3, 8, 8, True, "RE", 1, 1)], 32),
         ValueError,
         "inverted_residual_setting[1] input_channels must equal",
     ),
-    (lambda: M.MobileNetV3([(8, 3, 8, 8, 1, "RE", 2, 1)], 32), TypeError, "use_se"),
-    (lambda: M.MobileNetV3([(8, 3, 8, 8, True, "relu", 2, 1)], 32), ValueError, "activation"),
+    (lambda: M3.MobileNetV3([(8, 3, 8, 8, 1, "RE", 2, 1)], 32), TypeError, "use_se"),
+    (lambda: M3.MobileNetV3([(8, 3, 8, 8, True, "relu", 2, 1)], 32), ValueError, "activation"),
     (lambda: S.ShuffleV2Block(10, 20, 1), ValueError, "inp must equal"),
     (lambda: S.ShuffleV2Block(10, 20, 4), ValueError, "stride"),
     (lambda: S.ShuffleNetV2([4, 8], [24, 116, 232, 464, 1024]), TypeError, "stages_repeats"),
@@ -362,8 +364,8 @@ BAD = [
     (lambda: I.googlenet(num_classes=-1), ValueError, "num_classes"),
     (lambda: I.googlenet(aux_logits=1), TypeError, "aux_logits"),
     (lambda: I.googlenet(dropout_aux=-0.1), ValueError, "dropout_aux"),
-    (lambda: I.InceptionA(192, 0), ValueError, "pool_features"),
-    (lambda: I.InceptionC(768, False), TypeError, "channels_7x7"),
+    (lambda: I3.InceptionA(192, 0), ValueError, "pool_features"),
+    (lambda: I3.InceptionC(768, False), TypeError, "channels_7x7"),
     (lambda: I.BasicConv2d(3, 4, 0), ValueError, "kernel_size"),
     (lambda: I.BasicConv2d(3, 4, 3, padding=-1), ValueError, "padding"),
 ]
@@ -386,7 +388,7 @@ def test_bad_arguments_are_refused(call, error, message):
     ],
 )
 def test_bad_inputs_are_refused(x, error, message):
-    model = M.mobilenet_v3_small(num_classes=2).eval()
+    model = M3.mobilenet_v3_small(num_classes=2).eval()
     with pytest.raises(error, match=message):
         model(x)
     with pytest.raises(error, match=message):

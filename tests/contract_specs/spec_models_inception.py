@@ -11,6 +11,7 @@ from torchvision.models import inception as tv_inception
 from contract_specs import Case
 from contract_specs.spec_attention import fill
 from cvbook_lib.models import inception as I
+from cvbook_lib.models import inception_v3 as I3
 
 tv_googlenet = importlib.import_module("torchvision.models.googlenet")  # the module, not the builder
 
@@ -94,18 +95,20 @@ GOOGLENET = {
 # ----------------------------------------------------------------------------- Inception v3 blocks, small widths
 _X7 = _randn(2, 4, 7, 7, seed=2)
 V3 = {
-    I.InceptionA: [
+    I3.InceptionA: [
         Case(
-            I.InceptionA,
+            I3.InceptionA,
             dict(in_channels=4, pool_features=3),
             ref=tv_inception.InceptionA,
             out=_run(_X7),
         )
     ],
-    I.InceptionB: [Case(I.InceptionB, dict(in_channels=4), ref=tv_inception.InceptionB, out=_run(_X7))],
-    I.InceptionC: [Case(I.InceptionC, dict(in_channels=4, channels_7x7=3), ref=tv_inception.InceptionC, out=_run(_X7))],
-    I.InceptionD: [Case(I.InceptionD, dict(in_channels=4), ref=tv_inception.InceptionD, out=_run(_X7))],
-    I.InceptionE: [Case(I.InceptionE, dict(in_channels=4), ref=tv_inception.InceptionE, out=_run(_X7))],
+    I3.InceptionB: [Case(I3.InceptionB, dict(in_channels=4), ref=tv_inception.InceptionB, out=_run(_X7))],
+    I3.InceptionC: [
+        Case(I3.InceptionC, dict(in_channels=4, channels_7x7=3), ref=tv_inception.InceptionC, out=_run(_X7))
+    ],
+    I3.InceptionD: [Case(I3.InceptionD, dict(in_channels=4), ref=tv_inception.InceptionD, out=_run(_X7))],
+    I3.InceptionE: [Case(I3.InceptionE, dict(in_channels=4), ref=tv_inception.InceptionE, out=_run(_X7))],
 }
 
 SPECS = {I.BasicConv2d: BASIC, I.Inception: INCEPTION, I.InceptionAux: AUX, **GOOGLENET, **V3}

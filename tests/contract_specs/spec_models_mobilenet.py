@@ -11,6 +11,7 @@ from torchvision.models import mobilenetv3 as tv_mnv3
 from contract_specs import Case
 from contract_specs.spec_attention import fill
 from cvbook_lib.models import mobilenet as M
+from cvbook_lib.models import mobilenet_v3 as M3
 
 
 def _randn(*shape, seed=0):
@@ -89,9 +90,9 @@ def _tv_v3(inverted_residual_setting, last_channel, num_classes=1000, dropout=0.
 
 
 V3 = {
-    M.MobileNetV3: [
+    M3.MobileNetV3: [
         Case(
-            M.MobileNetV3,
+            M3.MobileNetV3,
             dict(inverted_residual_setting=_ROWS, last_channel=16, num_classes=3, dropout=0.2),
             ref=_tv_v3,
             out=_run(_IMAGE),
@@ -101,18 +102,18 @@ V3 = {
             },
         ),
     ],
-    M.mobilenet_v3_large: [
+    M3.mobilenet_v3_large: [
         Case(
-            M.mobilenet_v3_large,
+            M3.mobilenet_v3_large,
             dict(num_classes=10, dropout=0.2),
             ref=torchvision.models.mobilenet_v3_large,
             out=_run(_IMAGE),
             light=True,
         )
     ],
-    M.mobilenet_v3_small: [
+    M3.mobilenet_v3_small: [
         Case(
-            M.mobilenet_v3_small,
+            M3.mobilenet_v3_small,
             dict(num_classes=10, dropout=0.2),
             ref=torchvision.models.mobilenet_v3_small,
             out=_run(_IMAGE),
