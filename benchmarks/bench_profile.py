@@ -2,7 +2,7 @@
 
     python benchmarks/bench_profile.py [--repeat 5] [--device cpu|cuda] [--size 224]
 
-ResNet-50 (cvbook_lib.models' if it imports, else torchvision's) on one image: median seconds of
+cvbook_lib.models.resnet50 on one image: median seconds of
 ``profile(model, size)`` (hooks on every module, the dispatch-level counter, the receptive-field chain)
 and of a forward under ``torch.utils.flop_counter.FlopCounterMode``, the two alternating in every round
 after a warm-up, with a plain forward for scale, and the median of the round-by-round ratios.
@@ -14,45 +14,23 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_kernels import timed_pairs  # noqa: E402  (the alternating rounds, warm-up first)
+
+from cvbook_lib import models  # noqa: E402
 from cvbook_lib.profile import profile  # noqa: E402
 
 TARGET_S = 2.0
 
 
 def resnet50():
-    """Ours if cvbook_lib.models is complete, else torchvision's (same architecture, same counts)."""
-    try:
-        from cvbook_lib.models import resnet50 as build
-
-        return build(), "cvbook_lib.models.resnet50"
-    except (ImportError, AttributeError):
-        import torchvision
-
-        return torchvision.models.resnet50(), "torchvision.models.resnet50"
-
-
-def timed_rounds(fns, repeat: int, device: torch.device) -> list[list[float]]:
-    """Seconds of each function per round; the functions alternate within a round."""
-    for fn in fns:
-        fn()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, record in zip(fns, times):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            record.append(time.perf_counter() - start)
-    return times
+    return models.resnet50(), "cvbook_lib.models.resnet50"
 
 
 def main(argv=None) -> int:
@@ -78,7 +56,7 @@ def main(argv=None) -> int:
 
     p = profile(model, args.size)
     assert p.flops == counted(), "profile and FlopCounterMode disagree"
-    ours, ref, bare = timed_rounds([lambda: profile(model, args.size), counted, plain], args.repeat, device)
+    ours, ref, bare = timed_pairs([lambda: profile(model, args.size), counted, plain], args.repeat, device)
     ratio = statistics.median(a / b for a, b in zip(ours, ref))
     print(f"device={device}  torch={torch.__version__}  threads={torch.get_num_threads()}  model={name}")
     print(f"{p.macs / 1e9:.3f} GMACs, {p.params:,} params, {len(p.rows)} module calls at {args.size}x{args.size}")

@@ -24,13 +24,7 @@ from cvbook_lib.models import shufflenet as S
 tv_googlenet = importlib.import_module("torchvision.models.googlenet")  # the module, not the builder
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small inputs: one thread is faster than the shared pool (and the machine is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _randomize(model: nn.Module, seed: int = 0) -> nn.Module:

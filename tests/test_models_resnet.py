@@ -16,14 +16,7 @@ from torchvision.models import resnet as tvr
 from cvbook_lib.models import resnet as R
 from cvbook_lib.models import resnet_v2 as V
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One thread: the test machines share two cores, where torch's thread pool mostly waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def n_params(m: nn.Module) -> int:

@@ -1,6 +1,6 @@
 """Two segmentation networks and their skips: FCN-8s adds coarse and fine class scores, UNet concatenates
 encoder features into the decoder. Both give per-pixel logits Tensor[N, num_classes, H, W] at the input
-resolution; their parameter counts are tested against the layer lists (``tests/test_models_classic.py``).
+resolution; their parameter counts are tested against the layer lists (``tests/test_models.py``).
 
 Neither has a torchvision twin (torchvision's ``fcn_resnet50`` is a ResNet + atrous head, not the FCN-8s of
 the paper). The forward takes only a float Tensor[N, C, H, W] of the module's dtype and device with H, W
@@ -24,7 +24,7 @@ def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
     centre = f − 1 (k odd) or f − 0.5 (k even). For an even stride s, ``ConvTranspose2d(C, C, 2s, stride=s,
     padding=s // 2, bias=False)`` with this weight equals ``F.interpolate(scale_factor=s, mode='bilinear',
     align_corners=False)`` except in the outermost s/2 rows and columns, where interpolate clamps to the edge
-    pixel and the transposed conv sees a zero (tests/test_models_classic.py)."""
+    pixel and the transposed conv sees a zero (tests/test_models.py)."""
     channels, kernel_size = check_int(channels, "channels", 1), check_int(kernel_size, "kernel_size", 1)
     f = (kernel_size + 1) // 2
     centre = f - 1 if kernel_size % 2 == 1 else f - 0.5

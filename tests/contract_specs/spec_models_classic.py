@@ -7,13 +7,9 @@ import torch.nn as nn
 import torchvision
 
 from contract_specs import Case
+from contract_specs._models_common import seeded_randn as _randn
 from contract_specs.spec_attention import fill
 from cvbook_lib.models import classic as C
-
-
-def _randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
 
 _IMAGES = _randn(1, 3, 64, 64, seed=1)  # >= 63 (AlexNet) and >= 32 (VGG)
 

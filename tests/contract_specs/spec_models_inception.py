@@ -5,30 +5,16 @@ with small widths."""
 
 import importlib
 
-import torch
 from torchvision.models import inception as tv_inception
 
 from contract_specs import Case
+from contract_specs._models_common import run_filled as _run
+from contract_specs._models_common import seeded_randn as _randn
 from contract_specs.spec_attention import fill
 from cvbook_lib.models import inception as I
 from cvbook_lib.models import inception_v3 as I3
 
 tv_googlenet = importlib.import_module("torchvision.models.googlenet")  # the module, not the builder
-
-
-def _randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _run(x):
-    """Same weights in ours and torchvision's, eval mode, on x."""
-
-    def run(m):
-        fill(m).eval()
-        with torch.no_grad():
-            return m(x)
-
-    return run
 
 
 def _tv_basic(in_channels, out_channels, kernel_size=1, stride=1, padding=0):

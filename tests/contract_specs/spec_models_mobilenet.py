@@ -3,31 +3,16 @@ MobileNetV3, compared on the same weights by ``out``; MobileNet v1 has no refere
 The builders are big: ``light=True`` runs only the changes that must be refused; the classes get the full battery
 with small settings."""
 
-import torch
 import torchvision
 from torchvision.models import mobilenetv2 as tv_mnv2
 from torchvision.models import mobilenetv3 as tv_mnv3
 
 from contract_specs import Case
+from contract_specs._models_common import run_filled as _run
+from contract_specs._models_common import seeded_randn as _randn
 from contract_specs.spec_attention import fill
 from cvbook_lib.models import mobilenet as M
 from cvbook_lib.models import mobilenet_v3 as M3
-
-
-def _randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _run(x):
-    """Same weights in ours and torchvision's (same keys), eval mode, on x."""
-
-    def run(m):
-        fill(m).eval()
-        with torch.no_grad():
-            return m(x)
-
-    return run
-
 
 _IMAGE = _randn(2, 3, 12, 12, seed=1)
 _ZERO_CLASSES = "num_classes must be >= 1; torchvision builds a zero-class head"

@@ -7,12 +7,9 @@ import torchvision
 from torchvision.models import resnet as tvr
 
 from contract_specs import Case
+from contract_specs._models_common import seeded_randn as _randn
 from contract_specs.spec_attention import fill
 from cvbook_lib.models import resnet as R
-
-
-def _randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def _fill_scaled(m):

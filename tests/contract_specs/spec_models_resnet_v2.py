@@ -4,12 +4,9 @@ only; the numbers are checked against the papers in tests/test_models_resnet.py)
 import torch
 
 from contract_specs import Case
+from contract_specs._models_common import seeded_randn as _randn
 from contract_specs.spec_models_resnet import _fill_scaled
 from cvbook_lib.models import resnet_v2 as V
-
-
-def _randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def run_block(m):

@@ -1,21 +1,11 @@
 """Contract cases for cvbook_lib.models.segmentation (no reference: FCN-8s and UNet follow their papers,
-tests/test_models_classic.py checks them against the layer lists and F.interpolate). Small widths, full battery."""
+tests/test_models.py checks them against the layer lists and F.interpolate). Small widths, full battery."""
 
 import torch
 
 from contract_specs import Case
-from contract_specs.spec_attention import fill
+from contract_specs._models_common import run_filled as _run
 from cvbook_lib.models import segmentation as S
-
-
-def _run(x):
-    def run(m):
-        fill(m).eval()  # the score layers are zero-initialised: fill gives a non-zero answer to compare
-        with torch.no_grad():
-            return m(x)
-
-    return run
-
 
 _X_FCN = torch.randn(1, 2, 32, 64, generator=torch.Generator().manual_seed(1))
 _X_UNET = torch.randn(2, 1, 8, 12, generator=torch.Generator().manual_seed(2))

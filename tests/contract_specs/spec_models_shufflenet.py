@@ -2,29 +2,15 @@
 torchvision's ShuffleNetV2 and its InvertedResidual, compared on the same weights by ``out``). The x1.0 builder is
 ``light=True`` (only the changes that must be refused); the classes get the full battery with small widths."""
 
-import torch
 import torch.nn as nn
 import torchvision
 from torchvision.models import shufflenetv2 as tv_shufflenet
 
 from contract_specs import Case
+from contract_specs._models_common import run_filled as _run
+from contract_specs._models_common import seeded_randn as _randn
 from contract_specs.spec_attention import fill
 from cvbook_lib.models import shufflenet as S
-
-
-def _randn(*shape, seed=0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _run(x):
-    """Same weights in ours and torchvision's (same keys), eval mode, on x."""
-
-    def run(m):
-        fill(m).eval()
-        with torch.no_grad():
-            return m(x)
-
-    return run
 
 
 def _nn_shuffle(x, groups):

@@ -35,13 +35,7 @@ OURS = {
 SEEDED = ("alexnet", "vgg11_bn", "densenet121")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small inputs: one thread is faster than two fighting over a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _tv(name, **kw):
