@@ -21,7 +21,7 @@ bash scripts/build_pdf.sh   # after the HTML build: shares its execution cache
 part "whole-book PDF"
 export MPLBACKEND=Agg PYTHONHASHSEED=0
 NBVAL=(--nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg)
-python -m pytest "${NBVAL[@]}" tests/ chapters/
+python -m pytest --durations=25 "${NBVAL[@]}" tests/ chapters/   # the slowest tests, for keeping the run short
 part "unit tests, HTML check and nbval (native)"
 ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 python -m pytest -n 2 --dist loadfile "${NBVAL[@]}" chapters/
 part "nbval (ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1)"
