@@ -28,6 +28,14 @@ from .nms import crowded_scene, nms_animation, nms_explorer, nms_view, plot_nms_
 from .norm import bn_animation, bn_explorer, bn_trace
 from .optim import SURFACES, plot_race, race, race_animation, race_explorer
 from .pooling import plot_pool_view, pool_animation, pool_explorer, pool_view
+from .quantization import (
+    plot_quant_view,
+    quant_animation,
+    quant_explorer,
+    quant_view,
+    quantizable_layers,
+    quantize_weight,
+)
 from .receptive_field import plot_rf_view, rf_animation, rf_explorer, rf_view
 
 __all__ = ["ARCHITECTURES", "arch_view", "plot_arch_view", "arch_explorer", "arch_animation",
@@ -41,4 +49,5 @@ __all__ = ["ARCHITECTURES", "arch_view", "plot_arch_view", "arch_explorer", "arc
            "activation_curves", "gradient_through_depth", "activation_explorer", "activation_animation",
            "ConvGeometry", "conv_geometry", "plot_conv_geometry", "conv_explorer", "conv_animation",
            "conv_sweep_animation", "rf_view", "plot_rf_view", "rf_explorer", "rf_animation", "pool_view",
-           "plot_pool_view", "pool_explorer", "pool_animation"]
+           "plot_pool_view", "pool_explorer", "pool_animation", "quantizable_layers", "quantize_weight", "quant_view",
+           "plot_quant_view", "quant_explorer", "quant_animation"]

@@ -1,4 +1,5 @@
-"""Contract cases for cvbook_lib.exercises and exercises_models: every check answers every input with a CheckResult.
+"""Contract cases for cvbook_lib.exercises, exercises_models and exercises_compress: every check answers every
+input with a CheckResult.
 
 Each check gets three valid-looking answers — an int, a float and a one-element tensor — and the
 battery changes them into None, strings, lists, bools, NaN, ±inf, numpy scalars, empty / 2-D / bool /
@@ -9,9 +10,10 @@ import torch
 
 from contract_specs import Case
 from cvbook_lib import exercises as E
+from cvbook_lib import exercises_compress as EC
 from cvbook_lib import exercises_models as EM
 
-_CHECKS = [getattr(mod, name) for mod in (E, EM) for name in mod.__all__ if name.startswith("check_")]
+_CHECKS = [getattr(mod, name) for mod in (E, EM, EC) for name in mod.__all__ if name.startswith("check_")]
 
 
 def _verdict(result):
