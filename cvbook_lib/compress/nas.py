@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from .._checks import check_float, check_int, check_tensor
 from ..arch_lab import train_classifier
+from .lab import accuracy
 
 __all__ = ["SEARCH_SPACE", "build_child", "child_table", "random_search", "reinforce_search", "Supernet",
            "train_supernet", "supernet_accuracy"]
@@ -61,12 +62,6 @@ def build_child(depth: int, width: int, kernel: int, num_classes: int = 10) -> n
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
 
 
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    model.eval()
-    with torch.no_grad():
-        return (model(x).argmax(1) == y).float().mean().item()
-
-
 def _check_data(x_train, y_train, x_val, y_val):
     for name, x in (("x_train", x_train), ("x_val", x_val)):
         check_tensor(x, name, ndims=(4,), kind="float")
@@ -95,7 +90,7 @@ def child_table(x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tenso
         train_classifier(model, x_train, y_train, epochs, lr=1e-2, batch_size=64, seed=seed)
         depth, width, kernel = arch
         macs = h * w * kernel * kernel * width * (1 + (depth - 1) * width) + width * 10
-        table[arch] = dict(accuracy=_accuracy(model, x_val, y_val), params=sum(p.numel() for p in model.parameters()),
+        table[arch] = dict(accuracy=accuracy(model, x_val, y_val), params=sum(p.numel() for p in model.parameters()),
                            macs=macs)
     return table
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from .._checks import check_choice, check_float, check_int, check_tensor
+from ..compress.lab import accuracy
 from ..compress.quant import calculate_qparams, fake_quantize, fake_quantize_per_channel
 from ._html import animate, axes_or_new, check_axes, check_view, show
 
@@ -63,11 +64,6 @@ def quantize_weight(weight: torch.Tensor, bits: int = 8, scheme: str = "symmetri
     return out, scale, zp
 
 
-def _accuracy(model, x, y) -> float:
-    with torch.no_grad():
-        return (model(x).argmax(1) == y).float().mean().item()
-
-
 def quant_view(model: nn.Module, x: torch.Tensor, y: torch.Tensor, layer: str, bits: int = 8,
                scheme: str = "symmetric", granularity: str = "per-tensor", calibration: str = "minmax",
                percentile: float = 99.9) -> dict:
@@ -102,11 +98,7 @@ def quant_view(model: nn.Module, x: torch.Tensor, y: torch.Tensor, layer: str, b
     weight, s, z = chosen
     qmin, qmax = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if scheme == "symmetric" else (0, 2**bits - 1)
     levels = s * (torch.arange(qmin, qmax + 1, dtype=torch.float64) - z)
-    try:
-        fp32 = _accuracy(copy.deepcopy(model).eval(), x, y)
-        acc = _accuracy(q_model, x, y)
-    except RuntimeError as err:
-        raise ValueError(f"model cannot take x of shape {tuple(x.shape)}: {err}") from err
+    fp32, acc = accuracy(model, x, y), accuracy(q_model, x, y)   # ValueError naming x if the model cannot take it
     return dict(layer=layer, bits=bits, scheme=scheme, granularity=granularity, calibration=calibration,
                 weight=weight, levels=levels, clip=(float(levels[0]), float(levels[-1])), sqnr_db=sqnr,
                 accuracy_fp32=fp32, accuracy=acc)
