@@ -12,16 +12,20 @@ from . import (
            autodiff,
            boxes,
            channel_attention,
+           cka,
            contrastive,
            conv,
            conv_arith,
            correlate,
            detection_metrics,
+           features,
            gradients,
            init,
            losses,
            matching,
            metrics,
+           mil,
+           mixture,
            models,
            norm,
            optim,
@@ -29,6 +33,7 @@ from . import (
            position,
            profile,
            receptive_field,
+           rnn,
            roi,
            utils,
            vit,
@@ -37,7 +42,8 @@ from . import (
 from .utils import fmt, get_device, randn, seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["activations", "anchors", "arch_lab", "attention", "autodiff", "boxes", "channel_attention", "contrastive",
-           "conv", "conv_arith", "correlate", "detection_metrics", "gradients", "init", "losses", "matching",
-           "metrics", "models", "norm", "optim", "pooling", "position", "profile", "receptive_field", "roi", "utils",
-           "vit", "whitening", "fmt", "get_device", "randn", "seed_everything"]
+__all__ = ["activations", "anchors", "arch_lab", "attention", "autodiff", "boxes", "channel_attention", "cka",
+           "contrastive", "conv", "conv_arith", "correlate", "detection_metrics", "features", "gradients", "init",
+           "losses", "matching", "metrics", "mil", "mixture", "models", "norm", "optim", "pooling",
+           "position", "profile", "receptive_field", "rnn", "roi", "utils", "vit", "whitening", "fmt", "get_device",
+           "randn", "seed_everything"]

@@ -161,9 +161,11 @@ def _check_masks(model: nn.Module, masks) -> dict:
     return out
 
 
-def _fit(model, x, y, epochs, lr, batch_size, seed, masks, penalty) -> dict:
-    """The training loop behind :func:`train` and :func:`qat_int8` (arguments already checked)."""
-    opt, gen = Adam(model.parameters(), lr=lr), torch.Generator().manual_seed(seed)
+def _fit(model, x, y, epochs, lr, batch_size, seed, masks, penalty, params=None) -> dict:
+    """The training loop behind :func:`train`, :func:`qat_int8` and ``misc_lab.fine_tune`` (arguments already
+    checked; ``params``: Adam's parameters or parameter groups, default all of the model's)."""
+    opt = Adam(model.parameters() if params is None else params, lr=lr)
+    gen = torch.Generator().manual_seed(seed)
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}
 
     def apply_masks():
