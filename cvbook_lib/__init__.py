@@ -33,6 +33,7 @@ from . import (
            position,
            profile,
            receptive_field,
+           recsys,
            rnn,
            roi,
            utils,
@@ -45,5 +46,5 @@ __version__ = "0.1.0"
 __all__ = ["activations", "anchors", "arch_lab", "attention", "autodiff", "boxes", "channel_attention", "cka",
            "contrastive", "conv", "conv_arith", "correlate", "detection_metrics", "features", "gradients", "init",
            "losses", "matching", "metrics", "mil", "mixture", "models", "norm", "optim", "pooling",
-           "position", "profile", "receptive_field", "rnn", "roi", "utils", "vit", "whitening", "fmt", "get_device",
-           "randn", "seed_everything"]
+           "position", "profile", "receptive_field", "recsys", "rnn", "roi", "utils", "vit", "whitening", "fmt",
+           "get_device", "randn", "seed_everything"]

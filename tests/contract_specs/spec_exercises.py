@@ -1,5 +1,5 @@
 """Contract cases for cvbook_lib.exercises, exercises_models, exercises_compress and
-exercises_misc: every check answers every
+exercises_misc and exercises_recsys: every check answers every
 input with a CheckResult.
 
 Each check gets three valid-looking answers — an int, a float and a one-element tensor — and the
@@ -14,8 +14,9 @@ from cvbook_lib import exercises as E
 from cvbook_lib import exercises_compress as EC
 from cvbook_lib import exercises_misc as EMI
 from cvbook_lib import exercises_models as EM
+from cvbook_lib import exercises_recsys as ER
 
-_CHECKS = [getattr(mod, name) for mod in (E, EM, EC, EMI) for name in mod.__all__ if name.startswith("check_")]
+_CHECKS = [getattr(mod, name) for mod in (E, EM, EC, EMI, ER) for name in mod.__all__ if name.startswith("check_")]
 
 
 def _verdict(result):
