@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import torch
 
+from . import conv_fast as _fast
 from ._checks import as_pair, check_int, check_tensor
 from .conv_arith import (
     _out_hw,
@@ -65,7 +66,7 @@ def _unfold(xp: torch.Tensor, kernel, dilation, stride, out_hw) -> torch.Tensor:
     return windows.reshape(N, C * kh * kw, Ho * Wo)                    # channel-major like F.unfold
 
 
-_CHUNK_ELEMENTS = 1 << 22  # im2col columns are kh*kw times the input: build them a few images at a time
+_IM2COL_CHUNK = 1 << 19  # elements of im2col columns built at a time (conv2d's 'im2col' algorithm)
 
 
 def _fold(cols: torch.Tensor, canvas_hw, kernel, dilation, stride, blocks_hw) -> torch.Tensor:
@@ -209,40 +210,83 @@ def conv2d_naive(input, weight, bias=None, stride=1, padding=0, dilation=1, grou
     return out[0] if unbatched else out
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> torch.Tensor:
-    """2-D convolution (cross-correlation, as in every DL library) by im2col + one batched matmul.
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto") -> torch.Tensor:
+    """2-D convolution (cross-correlation, as in every DL library), ``F.conv2d`` by one of several algorithms.
 
     Args:
         input (Tensor[N, C_in, H, W] or Tensor[C_in, H, W]).
         weight (Tensor[C_out, C_in/groups, kH, kW]); bias (Tensor[C_out] or None).
         stride, dilation: int or pair, >= 1. padding: int, pair, ``'same'`` (stride 1) or ``'valid'``.
         groups: divides C_in and C_out; ``groups == C_in`` is a depthwise convolution.
+        algorithm: ``'im2col'`` (columns + one batched matmul; always applies), ``'winograd'`` (F(4×4, 3×3),
+            3×3 kernels with stride 1 and dilation 1; ``conv_fast.winograd_conv2d`` also has tile 2),
+            ``'fft'`` (stride 1, dilation 1, float32/float64), ``'direct'`` (a sum of shifted views times
+            per-channel weights; always applies, fast when C_in/groups == 1), or ``'auto'``.
+            An explicit algorithm that does not apply raises ``ValueError``; only ``'auto'`` chooses.
     Returns:
         Tensor[N, C_out, H_out, W_out] with ``H_out = conv_output_size(H, kH, stride, padding, dilation)``.
 
-    The columns are kH*kW times larger than the input, so they are built a few images at a time
-    (at most about 4 M elements, 16 MiB in float32): memory stays bounded and the buffer stays warm.
+    ``'auto'`` (``conv_fast._choose``): ``'winograd'`` for 3×3, stride 1, dilation 1 with at least
+    16 input and output channels per group in float32/float64; else ``'fft'`` for stride 1, dilation 1 and a
+    kernel of at least 11×11 in float32/float64; else ``'direct'`` when C_in/groups == 1 (depthwise); else
+    ``'im2col'``. Winograd and FFT round differently (errors in ``conv_fast``) and, since they mix whole
+    tiles (or the whole image), spread a NaN or inf in the input farther than the direct sum does.
     """
+    return _conv2d(input, weight, bias, stride, padding, dilation, groups, algorithm, 4)
+
+
+def _conv2d(input, weight, bias, stride, padding, dilation, groups, algorithm, tile) -> torch.Tensor:
     x, unbatched = _image(input)
     s, pads, d, k, F = _conv_setup(x, weight, bias, stride, padding, dilation, groups)
+    algorithm = _fast._choose(algorithm, x, weight, s, d, groups)   # raises if it does not apply
     N, C, H, W = x.shape
     Ho, Wo = _out_hw(H, W, pads, k, s, d)
-    w = weight.reshape(groups, F // groups, -1)                        # (G, Fg, Cg*kh*kw)
-    chunk = max(1, _CHUNK_ELEMENTS // (C * k[0] * k[1] * Ho * Wo))     # images per im2col
-    track = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
-    out = x.new_empty(N, groups, F // groups, Ho * Wo)
-    outs = []
-    for i in range(0, N, chunk):
-        cols = _unfold(_pad(x[i:i + chunk], *pads), k, d, s, (Ho, Wo))  # (n, C*kh*kw, L)
-        cols = cols.view(cols.shape[0], groups, -1, Ho * Wo)           # (n, G, Cg*kh*kw, L)
-        if track:                                                      # autograd: no out= allowed
-            outs.append(torch.matmul(w, cols))                         # (n, G, Fg, L)
-        else:
-            torch.matmul(w, cols, out=out[i:i + chunk])
-    out = (torch.cat(outs) if track else out).view(N, F, Ho, Wo)
+    if N == 0:                                                         # an empty batch: nothing to transform
+        out = x.new_zeros(0, F, Ho, Wo)
+    elif algorithm == "winograd":
+        out = _fast._winograd(_pad(x, *pads), weight, groups, tile)
+    elif algorithm == "fft":
+        out = _fast._fft(_pad(x, *pads), weight, groups)
+    elif algorithm == "direct":
+        out = _fast._direct(_pad(x, *pads), weight, s, d, groups, (Ho, Wo))
+    else:
+        out = _conv2d_im2col(x, weight, s, pads, d, k, groups, (Ho, Wo))
     if bias is not None:
         out = out + bias.view(1, -1, 1, 1)
     return out[0] if unbatched else out
+
+
+def _conv2d_im2col(x, weight, s, pads, d, k, groups, out_hw) -> torch.Tensor:
+    """im2col + one batched matmul per chunk. The columns are kH*kW times larger than the input, so they are
+    built a chunk at a time, about ``_IM2COL_CHUNK`` elements (2 MiB in float32): several images, one image,
+    or a band of output rows of one image. Memory stays bounded, and a chunk's columns are still in cache
+    when the matmul reads them (at the 7x7 stem's size that halves the time of whole images)."""
+    N, C = x.shape[:2]
+    F, (Ho, Wo) = weight.shape[0], out_hw
+    w = weight.reshape(groups, F // groups, -1)                        # (G, Fg, Cg*kh*kw)
+    xp = _pad(x, *pads)
+    row_elems = C * k[0] * k[1] * Wo                                   # columns of one output row
+    rows = max(1, min(Ho, _IM2COL_CHUNK // row_elems))                 # output rows per chunk
+    images = max(1, _IM2COL_CHUNK // (row_elems * Ho)) if rows == Ho else 1
+    track = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    out = None if track else x.new_empty(N, groups, F // groups, Ho * Wo)
+    parts = []
+    for i in range(0, N, images):
+        n = min(images, N - i)
+        for r in range(0, Ho, rows):
+            nr = min(rows, Ho - r)
+            band = xp[i:i + n, :, r * s[0]:(r + nr - 1) * s[0] + d[0] * (k[0] - 1) + 1]
+            cols = _unfold(band, k, d, s, (nr, Wo)).view(n, groups, -1, nr * Wo)   # (n, G, Cg*kh*kw, L)
+            if track:                                                  # autograd: no out= allowed
+                parts.append(torch.matmul(w, cols).view(n, F, nr, Wo))
+            elif rows == Ho:
+                torch.matmul(w, cols, out=out[i:i + n])
+            else:                                                      # a band of rows: not contiguous in out
+                out[i, :, :, r * Wo:(r + nr) * Wo] = torch.matmul(w, cols)[0]
+    if track:                                                          # image-major, then bands of rows
+        per_image = Ho // rows + (Ho % rows > 0)
+        return torch.cat([torch.cat(parts[j:j + per_image], dim=2) for j in range(0, len(parts), per_image)])
+    return out.view(N, F, Ho, Wo)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
