@@ -21,7 +21,7 @@ from ._checks import check_bool, check_choice, check_float, check_int, check_pro
 
 __all__ = ["scaled_dot_product_attention", "MultiHeadAttention", "TransformerEncoderLayer",
            "sinusoidal_position_encoding", "sinusoidal_position_encoding_2d", "position_shift_matrix",
-           "SEBlock", "CoordinateAttention"]
+           "SEBlock", "CoordinateAttention", "tile_plan", "tile_count", "peak_memory_bytes"]
 
 
 def _mask_dtype(mask, name, query_dtype, also=()):
@@ -52,6 +52,17 @@ def _safe_softmax(scores):
     return e / torch.where(s == 0, torch.ones_like(s), s)                  # s = 0 only where e is all 0
 
 
+def _safe_softmax_(scores):
+    """:func:`_safe_softmax` in place (the same ops, so the same values): no new [..., L, S] buffer. Only where
+    autograd records nothing (the softmax's backward needs its output untouched)."""
+    if scores.shape[-1] == 0:
+        return scores
+    m = scores.amax(-1, keepdim=True)
+    scores.sub_(m.masked_fill_(m == -math.inf, 0.0)).exp_()
+    s = scores.sum(-1, keepdim=True)
+    return scores.div_(s.masked_fill_(s == 0, 1.0))
+
+
 def _dropout(w, p):
     """Inverted dropout of the attention weights (drop probability ``p``)."""
     if p == 0.0:
@@ -63,16 +74,55 @@ def _dropout(w, p):
 
 def _attend(query, key, value, bias, dropout_p, q_factor, k_factor=1.0):
     """softmax(q_factor·Q (k_factor·K)ᵀ + bias) V. The scale is split between Q and K before the product, as
-    torch does (√scale each in F.sdpa, 1/√d on Q in nn.MultiheadAttention), so overflow happens where it does."""
+    torch does (√scale each in F.sdpa, 1/√d on Q in nn.MultiheadAttention), so overflow happens where it does.
+    Without autograd the mask and the softmax work in place in the one [..., L, S] buffer of the scores: each
+    fresh n² buffer costs page faults and a pass through memory, most of the time at ViT sizes."""
+    inplace = _no_grad_needed(query, key, value, bias)
     if q_factor != 1.0:
         query = query * q_factor
     if k_factor != 1.0:
         key = key * k_factor
     scores = query @ key.transpose(-2, -1)                                   # [..., L, S]
     if bias is not None:
-        scores = scores + bias
-    weights = _dropout(_safe_softmax(scores), dropout_p)
+        fits = inplace and torch.broadcast_shapes(bias.shape, scores.shape) == scores.shape
+        scores = scores.add_(bias) if fits else scores + bias
+    weights = _dropout(_safe_softmax_(scores) if inplace else _safe_softmax(scores), dropout_p)
     return weights @ value, weights                                         # [..., L, Ev], [..., L, S]
+
+
+_CHUNK_BYTES = 1 << 20                       # scores per chunk: about the L2 cache of one core
+
+
+def _attend_lean(query, key, value, bias, q_factor, k_factor):
+    """The output of :func:`_attend` without dropout, weights or autograd, in fewer passes over the [..., L, S]
+    scores and fewer fresh buffers (page faults cost as much as the arithmetic here): a slice of the first batch
+    dimension at a time, so a chunk's scores stay in cache; the max subtracted and the exponential taken in place;
+    the normalization after the product with V (L·Ev divisions instead of L·S, as FlashAttention does)."""
+    batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2],
+                                   *(() if bias is None else (bias.shape[:-2],)))
+    L, S = query.shape[-2], key.shape[-2]
+    per_row = math.prod(batch[1:]) * L * S * query.element_size()
+    step = max(1, _CHUNK_BYTES // max(per_row, 1)) if batch else 1
+    nd = len(batch) + 2
+
+    def part(t, i):                        # rows i:i + step of the broadcast batch (size-1 / missing dims stay)
+        return t if not batch or t.dim() != nd or t.shape[0] == 1 else t[i:i + step]
+
+    out = query.new_empty(*batch, L, value.shape[-1])
+    for i in range(0, batch[0] if batch else 1, step):
+        q, k = part(query, i), part(key, i)
+        q, k = (q * q_factor if q_factor != 1.0 else q), (k * k_factor if k_factor != 1.0 else k)
+        scores = q @ k.transpose(-2, -1)
+        if bias is not None:
+            b = part(bias, i)
+            scores = scores.add_(b) if torch.broadcast_shapes(b.shape, scores.shape) == scores.shape else scores + b
+        m = scores.amax(-1, keepdim=True) if S else scores.new_zeros(*scores.shape[:-1], 1)
+        scores.sub_(m.masked_fill_(m == -math.inf, 0.0)).exp_()          # e = exp(s - m), m = 0 on all -inf rows
+        den = scores.sum(-1, keepdim=True)
+        o = out[i:i + step] if batch else out
+        torch.matmul(scores, part(value, i), out=o)
+        o.div_(den.masked_fill_(den == 0, 1.0))                         # den = 0 only where e is all 0
+    return out
 
 
 def _check_sdpa(query, key, value, attn_mask, is_causal, enable_gqa):
@@ -117,7 +167,8 @@ def _check_sdpa(query, key, value, attn_mask, is_causal, enable_gqa):
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
                                  is_causal: bool = False, scale: float | None = None,
-                                 enable_gqa: bool = False) -> torch.Tensor:
+                                 enable_gqa: bool = False, tiled: bool = False,
+                                 block_size: int | None = None) -> torch.Tensor:
     """softmax(Q Kᵀ · scale + mask) V, like ``F.scaled_dot_product_attention``.
 
     Args:
@@ -132,22 +183,39 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
             aligned); exclusive with attn_mask. enable_gqa: key/value may have fewer heads (dim -3) than query.
         scale: default 1/√E — keeps var(q·k) at 1 when q, k have unit-variance entries. Finite (torch
             returns NaN for a NaN or infinite scale; we refuse it).
+        tiled: compute by tiles (``block_size``: b for b × b tiles, or (queries per block, keys per tile);
+            default (32, 256)) with an online
+            softmax, as FlashAttention does (:mod:`cvbook_lib.flash_attention`): the [..., L, S] scores are never
+            built, extra memory O(L·E + block_size²) instead of O(L·S) (with a mask, the mask itself is L×S), and
+            with is_causal the tiles above the diagonal are skipped. Equal to the plain path up to rounding;
+            dropout is drawn per tile (same distribution, other draws). ``block_size`` without ``tiled=True`` is
+            refused.
     Returns:
         Tensor[*batch, L, Ev]. A query whose every key is masked gets zeros; S = 0 gives zeros; NaN and
         +inf in the scores propagate as in torch.
     """
     is_causal, enable_gqa = check_bool(is_causal, "is_causal"), check_bool(enable_gqa, "enable_gqa")
+    tiled = check_bool(tiled, "tiled")
+    if block_size is not None:
+        if not tiled:
+            raise ValueError(f"block_size applies only with tiled=True, got block_size={block_size!r} and tiled=False")
+        block_size = _blocks(block_size)
     dropout_p = check_probability(dropout_p, "dropout_p")
     if scale is not None:
         scale = check_float(scale, "scale", allow_inf=False)
     key, value = _check_sdpa(query, key, value, attn_mask, is_causal, enable_gqa)
     L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
-    if is_causal:
+    if is_causal and not tiled:
         attn_mask = torch.ones(L, S, dtype=torch.bool, device=query.device).tril()
     bias = None if attn_mask is None else _as_additive(attn_mask, query.dtype, keep_where_true=True)
     if scale is None:
         scale = 1.0 / math.sqrt(E) if E else 1.0
     r = math.sqrt(abs(scale))                                 # torch's split: ±√|scale| on Q, √|scale| on K
+    if tiled:
+        return _tiled_attention(query, key, value, bias, dropout_p, is_causal, -r if scale < 0 else r, r,
+                                DEFAULT_BLOCK if block_size is None else block_size)
+    if dropout_p == 0.0 and _no_grad_needed(query, key, value, bias):
+        return _attend_lean(query, key, value, bias, -r if scale < 0 else r, r)
     return _attend(query, key, value, bias, dropout_p, -r if scale < 0 else r, r)[0]
 
 
@@ -384,4 +452,13 @@ class TransformerEncoderLayer(nn.Module):
 
 # re-exported: the position encodings and the CNN attention blocks have their own modules
 from .channel_attention import CoordinateAttention, SEBlock  # noqa: E402
+from .flash_attention import (  # noqa: E402
+    DEFAULT_BLOCK,
+    _blocks,
+    _no_grad_needed,
+    _tiled_attention,
+    peak_memory_bytes,
+    tile_count,
+    tile_plan,
+)
 from .position import position_shift_matrix, sinusoidal_position_encoding, sinusoidal_position_encoding_2d  # noqa: E402

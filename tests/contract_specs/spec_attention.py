@@ -58,6 +58,31 @@ SDPA = [
 ]
 
 
+
+
+def _sdpa_ref(query, key, value, tiled=False, block_size=None, **kw):
+    """F.sdpa ignores the tiling: the tiled path must give its answer."""
+    return F.scaled_dot_product_attention(query, key, value, **kw)
+
+
+_BLOCK = "block_size must be an int >= 1 (F.sdpa has no block_size)"
+SDPA += [
+    Case(At.scaled_dot_product_attention, dict(query=q3, key=k3, value=v3, is_causal=True, tiled=True, block_size=2),
+         ref=_sdpa_ref, differs={("value", "empty-first"): _EMPTY_V, ("block_size", "zero"): _BLOCK,
+                                 ("block_size", "minus1"): _BLOCK}),
+    Case(At.scaled_dot_product_attention, dict(query=q4[:, :2], key=k4, value=v4, attn_mask=bool_mask, scale=0.5,
+                                               tiled=True), ref=_sdpa_ref, optional={"attn_mask", "scale"},
+         differs={("value", "empty-first"): _EMPTY_V, ("scale", "nan"): _SCALE, ("scale", "inf"): _SCALE,
+                  ("scale", "-inf"): _SCALE}),
+]
+
+TILES = {
+    At.tile_plan: [Case(At.tile_plan, dict(L=7, S=5, block_size=2, is_causal=True))],
+    At.tile_count: [Case(At.tile_count, dict(L=7, S=5, block_size=3, is_causal=False))],
+    At.peak_memory_bytes: [Case(At.peak_memory_bytes, dict(fn=lambda: torch.zeros(3, 4)))],
+}
+
+
 # ----------------------------------------------------------------------------- multi-head attention
 def _inputs(m, L=3, S=4, N=2, seed=10):
     dt = m.out_proj.weight.dtype
@@ -194,4 +219,5 @@ SPECS = {
     At.TransformerEncoderLayer: TEL,
     **POSITION,
     **BLOCKS,
+    **TILES,
 }
