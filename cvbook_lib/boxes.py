@@ -26,6 +26,7 @@ import torch
 
 from ._box_checks import _check_boxes, _check_loss_pair, _check_nms, _check_pair, _eps, _threshold_below, _upcast
 from ._checks import check_choice, check_float
+from ._nms import greedy_nms
 from .roi import roi_align, roi_pool
 
 __all__ = ["box_convert", "box_area", "box_iou", "generalized_box_iou", "distance_box_iou", "complete_box_iou",
@@ -33,6 +34,7 @@ __all__ = ["box_convert", "box_area", "box_iou", "generalized_box_iou", "distanc
            "soft_nms", "roi_pool", "roi_align"]
 
 _FORMATS = ("xyxy", "xywh", "cxcywh")
+_greedy_nms = greedy_nms                       # the name whose source Chapter 10 shows
 
 
 def box_convert(boxes, in_fmt: str, out_fmt: str) -> torch.Tensor:
@@ -193,47 +195,6 @@ def complete_box_iou_loss(boxes1, boxes2, reduction: str = "none", eps: float = 
 
 
 # ----------------------------------------------------------------------------- NMS
-def _overlaps(c, areas, a, b, threshold, labels):
-    """Bool Tensor[len(a), len(b)]: IoU(box a, box b) > threshold, in torchvision's arithmetic.
-    c = (x1, y1, x2, y2) as four 1-D tensors; a, b index tensors or slices (in-place ops: fewer temporaries)."""
-    x1, y1, x2, y2 = c
-    w = (torch.minimum(x2[a, None], x2[None, b]) - torch.maximum(x1[a, None], x1[None, b])).clamp_(min=0)
-    h = (torch.minimum(y2[a, None], y2[None, b]) - torch.maximum(y1[a, None], y1[None, b])).clamp_(min=0)
-    inter = w.mul_(h)
-    over = inter.div_((areas[a, None] + areas[None, b]).sub_(inter)) > threshold
-    return over if labels is None else over & (labels[a, None] == labels[None, b])
-
-
-def _greedy_nms(boxes, scores, iou_threshold, labels=None, block: int = 128):
-    """Greedy NMS in blocks of the score order. Inside a block, keep[j] = no kept i < j overlaps j is
-    solved by fixed-point iteration (exact: entry j depends only on entries before it); the kept boxes
-    of a block then suppress every later box at once. Work ≈ (#kept × N) IoUs, like the C++ loop."""
-    order = torch.sort(scores, descending=True, stable=True).indices
-    boxes = _upcast(boxes)                                           # float16 areas overflow: IoU in float32
-    c = boxes[order].T.contiguous()                                  # [4, N]: x1, y1, x2, y2
-    labels = None if labels is None else labels[order]
-    areas = (c[2] - c[0]) * (c[3] - c[1])
-    threshold = _threshold_below(iou_threshold, boxes.dtype).to(boxes.device)
-    n = boxes.shape[0]
-    alive = torch.ones(n, dtype=torch.bool, device=boxes.device)
-    for start in range(0, n, block):
-        end = min(start + block, n)
-        cand = start + torch.nonzero(alive[start:end]).flatten()
-        if cand.numel() == 0:
-            continue
-        s = torch.triu(_overlaps(c, areas, cand, cand, threshold, labels), diagonal=1).to(boxes.dtype)
-        keep = torch.ones(cand.numel(), dtype=torch.bool, device=boxes.device)
-        while True:
-            new = (keep.to(boxes.dtype) @ s) == 0
-            if torch.equal(new, keep):
-                break
-            keep = new
-        alive[cand[~keep]] = False
-        if end < n:
-            alive[end:] &= ~_overlaps(c, areas, cand[keep], slice(end, n), threshold, labels).any(0)
-    return order[alive]
-
-
 def nms(boxes, scores, iou_threshold: float) -> torch.Tensor:
     """Non-maximum suppression, like ``torchvision.ops.nms``.
 
@@ -249,7 +210,7 @@ def nms(boxes, scores, iou_threshold: float) -> torch.Tensor:
         Tensor[K] int64: indices of the kept boxes, by decreasing score.
     """
     iou_threshold = _check_nms(boxes, scores, iou_threshold)
-    return _greedy_nms(boxes, scores, iou_threshold)
+    return greedy_nms(boxes, scores, iou_threshold)
 
 
 def batched_nms(boxes, scores, idxs, iou_threshold: float) -> torch.Tensor:
@@ -261,7 +222,7 @@ def batched_nms(boxes, scores, idxs, iou_threshold: float) -> torch.Tensor:
     if isinstance(boxes, torch.Tensor) and boxes.numel() == 0:
         return torch.empty((0,), dtype=torch.int64, device=boxes.device)
     iou_threshold = _check_nms(boxes, scores, iou_threshold, idxs)
-    return _greedy_nms(boxes, scores, iou_threshold, labels=idxs)
+    return greedy_nms(boxes, scores, iou_threshold, labels=idxs)
 
 
 def soft_nms(boxes, scores, iou_threshold: float = 0.3, sigma: float = 0.5, score_threshold: float = 0.001,
