@@ -2,8 +2,10 @@
 global pooling, spatial pyramid pooling, and the backward passes that route the gradient.
 
 Each function has the name, arguments, defaults and semantics of its ``torch.nn.functional``
-counterpart and is tested against it in ``tests/test_pooling.py``. None calls a torch pooling op:
-windows are a strided view of the (padded) input, reduced with ``max``/``sum``.
+counterpart and is tested against it in ``tests/test_pooling.py`` and ``tests/test_pooling_fast.py``. None
+calls a torch pooling op: max values (without indices, when no gradient is needed) and average-pooling sums
+are separable passes over strided slices (:mod:`cvbook_lib._pool_fast`); indices and a max's gradient come
+from a strided view of every window of the padded input, reduced as torch does.
 As in torch: NaN wins a max (the last NaN of a window gives the index), padding never does (a window of
 ``-inf`` points at its first real cell), an empty batch gives an empty output, and zero channels or a
 zero height/width is refused (adaptive pooling allows zero channels and a zero ``output_size``).
@@ -18,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import as_pair, check_bool, check_choice, check_int, check_tensor
+from ._pool_fast import divisor_sizes, fast_pool
 from .conv import _batched, _fold
 from .conv_arith import conv_output_size
 
@@ -106,24 +109,25 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x, unbatched = _pool_input(input)
     k, s, p, d, out = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = check_bool(return_indices, "return_indices")
-    values, indices = _max_pool(x, k, s, p, d, out)
+    if not return_indices and not (torch.is_grad_enabled() and x.requires_grad):
+        values = fast_pool(x, k, s, p, d, out, "max")                # separable passes, no window tensor
+        return values[0] if unbatched else values
+    values, indices = _max_pool(x, k, s, p, d, out)              # torch's index (and gradient) rule
     if unbatched:
         values, indices = values[0], indices[0]
     return (values, indices) if return_indices else values
 
 
 def _avg_divisor(H, W, k, s, p, out, count_include_pad, divisor_override, like):
-    """Per-output divisor of F.avg_pool2d: the window clipped to the padded (or real) input."""
+    """Per-output divisor of F.avg_pool2d: the window clipped to the padded (or real) input; a Python
+    number when it is the same for every output."""
     if divisor_override is not None:
-        return torch.full(out, float(divisor_override), dtype=like.dtype, device=like.device)
-    sizes = []
-    for i, n in enumerate((H, W)):
-        start = torch.arange(out[i], device=like.device) * s[i] - p[i]
-        end = torch.clamp(start + k[i], max=n + p[i])
-        if not count_include_pad:
-            start, end = start.clamp(min=0), end.clamp(max=n)
-        sizes.append((end - start).to(like.dtype))
-    return sizes[0].view(-1, 1) * sizes[1].view(1, -1)
+        return float(divisor_override)
+    rows, cols = (divisor_sizes(n, out[i], k[i], s[i], p[i], count_include_pad) for i, n in enumerate((H, W)))
+    if min(rows) == max(rows) and min(cols) == max(cols):
+        return float(rows[0] * cols[0])
+    rows, cols = (torch.tensor(v, dtype=like.dtype, device=like.device) for v in (rows, cols))
+    return rows.view(-1, 1) * cols.view(1, -1)
 
 
 def _avg_setup(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
@@ -148,7 +152,10 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     """
     x, unbatched, (k, s, p, d, out), divisor = _avg_setup(input, kernel_size, stride, padding, ceil_mode,
                                                           count_include_pad, divisor_override)
-    y = _windows(x, k, s, p, d, out, 0.0).sum(dim=(-2, -1)) / divisor
+    if x.dtype in (torch.float32, torch.float64):
+        y = fast_pool(x, k, s, p, d, out, "sum") / divisor             # separable window sums
+    else:                                                            # float16/bfloat16: a float32 sum
+        y = _windows(x, k, s, p, d, out, 0.0).sum(dim=(-2, -1)) / divisor
     return y[0] if unbatched else y
 
 
