@@ -8,7 +8,8 @@ Winograd's transforms (Winograd 1980; Lavin & Gray, "Fast Algorithms for Convolu
 ``g(x) = sum_k g_k x^k`` and ``h(x) = sum_i h_i x^i`` (degree m - 1), the coefficients of ``s = g·h``
 (degree α - 1) are ``s = T_g h``, and ``(T_g^T d)_i = sum_k g_k d_{i+k} = y_i``. A polynomial of degree
 α - 1 is fixed by α values (Toom-Cook = interpolation, i.e. the Chinese remainder theorem for the moduli
-``x - p``): evaluate g and h at α - 1 points p and at ∞ (the value "at ∞" is the leading coefficient),
+``x - p``, with ∞ standing for the leading coefficient rather than a modulus): evaluate g and h at α - 1
+points p and at ∞ (the value "at ∞" is the leading coefficient),
 multiply the α values pairwise — α multiplications instead of m·r — and interpolate. With Vandermonde
 matrices ``V_h`` (α × m, rows ``[1, p, p², ...]``, ∞-row ``[0, ..., 0, 1]``), ``V_g`` (α × r) and
 ``V_s`` (α × α): ``s = V_s^{-1} ((V_g g) ⊙ (V_h h))``, so ``T_g = V_s^{-1} diag(V_g g) V_h`` and
