@@ -18,6 +18,7 @@ from . import (
            conv_arith,
            correlate,
            detection_metrics,
+           distributed,
            features,
            gradients,
            init,
@@ -44,7 +45,7 @@ from .utils import fmt, get_device, randn, seed_everything
 
 __version__ = "0.1.0"
 __all__ = ["activations", "anchors", "arch_lab", "attention", "autodiff", "boxes", "channel_attention", "cka",
-           "contrastive", "conv", "conv_arith", "correlate", "detection_metrics", "features", "gradients", "init",
-           "losses", "matching", "metrics", "mil", "mixture", "models", "norm", "optim", "pooling",
+           "contrastive", "conv", "conv_arith", "correlate", "detection_metrics", "distributed", "features",
+           "gradients", "init", "losses", "matching", "metrics", "mil", "mixture", "models", "norm", "optim", "pooling",
            "position", "profile", "receptive_field", "recsys", "rnn", "roi", "utils", "vit", "whitening", "fmt",
            "get_device", "randn", "seed_everything"]
