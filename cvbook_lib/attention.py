@@ -186,7 +186,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         tiled: compute by tiles (``block_size``: b for b × b tiles, or (queries per block, keys per tile);
             default (32, 256)) with an online
             softmax, as FlashAttention does (:mod:`cvbook_lib.flash_attention`): the [..., L, S] scores are never
-            built, extra memory O(L·E + block_size²) instead of O(L·S) (with a mask, the mask itself is L×S), and
+            built, extra memory O(L·E + bq·bk + bk·E) instead of O(L·S) (with a mask, the mask itself is L×S), and
             with is_causal the tiles above the diagonal are skipped. Equal to the plain path up to rounding;
             dropout is drawn per tile (same distribution, other draws). ``block_size`` without ``tiled=True`` is
             refused.

@@ -15,9 +15,11 @@ are masked (:func:`tile_plan`, :func:`tile_count`).
 
 What this is not: FlashAttention's speed comes from one fused GPU kernel that keeps the tiles in on-chip SRAM and
 never writes the scores to HBM. Here every tile is a few separate torch ops, so each tile still goes through
-main memory, and the Python loop costs a few microseconds per tile: on a CPU this is slower than the plain path for
-short sequences. The backward pass is torch's autograd through those ops, which saves every tile (O(n²) memory
-again); FlashAttention recomputes the tiles in its backward instead.
+main memory, and the Python loop costs a few microseconds per tile: on a CPU this is slower than the plain path at
+every length measured (its point is the memory). The running sums are kept in the input's dtype (FlashAttention
+accumulates in float32), and with ``enable_gqa`` the caller repeats K and V per query head first (a real kernel
+indexes the shared heads instead). The backward pass is torch's autograd through those ops, which saves every
+tile (O(n²) memory again); FlashAttention recomputes the tiles in its backward instead.
 
 Tested in ``tests/test_attention_tiled.py``.
 """
@@ -83,7 +85,7 @@ def _no_grad_needed(*tensors) -> bool:
 
 
 def _tiled_attention(query, key, value, bias, dropout_p: float, is_causal: bool, q_factor: float, k_factor: float,
-                     block_size: int):
+                     block_size: tuple[int, int]):
     """softmax(q_factor·Q (k_factor·K)ᵀ + bias) V by tiles; the arguments are validated by the caller (bias: None
     or an additive mask of the query's dtype broadcastable to [..., L, S]). A row whose keys are all masked gets
     zeros, as in the plain path. Dropout (``dropout_p``) is applied per tile to the unnormalized weights that
@@ -113,7 +115,7 @@ def _tiled_attention(query, key, value, bias, dropout_p: float, is_causal: bool,
             qb = qb * q_factor if q_factor != 1.0 else qb             # the scale on small blocks: no n·d copies
         kt, vt = key[..., c:end, :], value[..., c:end, :]
         kt = kt * k_factor if k_factor != 1.0 else kt
-        s = qb @ kt.transpose(-2, -1)                                # [..., bq, bk]: the only scores alive
+        s = qb @ kt.transpose(-2, -1)                                # [..., bq, bk]: this tile's scores
         if bias is not None:
             s = s + bias[..., a:a + bq, c:end]
         if diagonal:                                                 # additive, as the plain path's mask
@@ -135,6 +137,7 @@ def _tiled_attention(query, key, value, bias, dropout_p: float, is_causal: bool,
             else:
                 l, acc = l * corr + p.sum(-1, keepdim=True), acc * corr + pv
         m = m_new
+        del s, p, pv                                                 # one tile of scores alive at a time
     return out
 
 
