@@ -67,6 +67,46 @@ for (
         _MACS[getattr(aten, f"_scaled_dot_product_{_kernel}")] = _sdpa
 
 
+def _on_meta(*tensors) -> bool:
+    return all(t.device.type == "meta" and t.is_contiguous() for t in tensors)
+
+
+def _meta_bn(x, weight, bias, mean, var, training, momentum, eps):  # eval: out like x, the statistics [C]
+    if training or x.dim() < 2 or x.dtype != torch.float32 or not _on_meta(x):
+        return NotImplemented
+    return torch.empty_like(x), x.new_empty(x.shape[1]), x.new_empty(x.shape[1])
+
+
+def _meta_cat(tensors, dim=0):  # the shapes add up along dim
+    first = tensors[0] if tensors else None
+    if first is None or first.dim() == 0 or not _on_meta(*tensors) or any(
+            t.dtype != first.dtype or t.dim() != first.dim() for t in tensors):
+        return NotImplemented
+    d, shape = dim % first.dim(), list(first.shape)
+    if any(list(t.shape[:d]) + list(t.shape[d + 1:]) != shape[:d] + shape[d + 1:] for t in tensors):
+        return NotImplemented
+    shape[d] = sum(t.shape[d] for t in tensors)
+    return first.new_empty(shape)
+
+
+def _meta_pointwise(x, *args):  # out of place: a new tensor like x
+    return torch.empty_like(x) if _on_meta(x) and x.is_floating_point() else NotImplemented
+
+
+def _meta_pointwise_(x, *args):  # in place: x itself, its version bumped as the op bumps it
+    return x.mul_(1) if _on_meta(x) and x.is_floating_point() else NotImplemented
+
+
+# Shapes-only kernels for meta-device ops whose torch meta kernels run as Python decompositions (about 1 ms each:
+# most of a meta-device pass of a BN or MobileNet model); they give the same shapes, dtypes and strides, and
+# none of these ops holds a counted one (tests/test_arch_lab.py compares whole profiles with and without them).
+_META_FAST = {aten.native_batch_norm.default: _meta_bn, aten.cat.default: _meta_cat}
+_META_FAST |= dict.fromkeys([aten.hardtanh_.default, aten.hardswish_.default, aten.hardsigmoid_.default],
+                            _meta_pointwise_)
+_META_FAST |= dict.fromkeys([aten.hardtanh.default, aten.hardswish.default, aten.hardsigmoid.default],
+                            _meta_pointwise)
+
+
 class _Counter(TorchDispatchMode):
     """Sees every aten op: ``on_op`` before it runs, ``on_macs`` with the MACs of a counted one; a composite op
     (einsum, linear under inference mode ...) is seen as the ops it is made of, as FlopCounterMode sees it."""
@@ -78,6 +118,11 @@ class _Counter(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         self.on_op(func, args, kwargs)
+        fast = _META_FAST.get(func)
+        if fast is not None and not kwargs:
+            out = fast(*args)
+            if out is not NotImplemented:
+                return out
         formula = _MACS.get(func._overloadpacket)
         if formula is None and func is not torch.ops.prim.device.default:
             with self:

@@ -117,3 +117,24 @@ def test_arch_view_stages_add_up_and_equal_a_real_model_profile():
     assert sum(s["macs"] for s in view["stages"]) == real.macs
     with pytest.raises(ValueError, match="width_mult must be 1.0 for resnet18"):
         arch_view("resnet18", 224, 0.5)
+
+
+def test_arch_view_fast_paths_give_the_reference_profile():
+    """The explorer's models are built without initialising their meta weights, and profile() uses shapes-only
+    kernels for slow meta ops: the profiles equal those of freshly built models without them."""
+    import torch
+
+    from cvbook_lib import profile as P
+    from cvbook_lib.widgets import architectures as WA
+
+    for name, width, size in (("mobilenet_v2", 0.5, 96), ("densenet121", 1.0, 64), ("mobilenet_v3_large", 1.0, 64),
+                              ("googlenet", 1.0, 96), ("shufflenet_v2_x1_0", 1.0, 64)):
+        build, takes_width, _ = WA.ARCHITECTURES[name]
+        with torch.device("meta"):
+            fresh = build(width_mult=width) if takes_width else build()
+        fast = P.profile(WA._model(name, width), size)
+        saved, P._META_FAST = P._META_FAST, {}
+        try:
+            assert P.profile(fresh, size) == fast, name
+        finally:
+            P._META_FAST = saved

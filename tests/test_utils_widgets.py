@@ -661,3 +661,37 @@ def test_exercise_checks_take_any_real_number():
     with pytest.raises(TypeError, match="message must be a string"):
         exercises.CheckResult(True, None)
     assert exercises.CheckResult(np.bool_(True), "right").ok is True
+
+
+def test_fast_explorer_paths_equal_the_reference_computations():
+    """The explorers' speed-ups compute the same thing: the written-out surface gradients are autograd's, the
+    init stds are what INITS draws with, the batch-split focal shares are sigmoid_focal_loss's, bit for bit."""
+    from cvbook_lib.losses import sigmoid_focal_loss
+    from cvbook_lib.widgets import focal as WF
+    from cvbook_lib.widgets import init as WI
+    from cvbook_lib.widgets import optim as WO
+
+    assert set(WO._GRADIENTS) == set(widgets.SURFACES)
+    for name, (f, *_) in widgets.SURFACES.items():
+        p = torch.tensor([[0.3, -1.2], [-1.5, 2.0], [1.7, 0.4]], dtype=torch.float64, requires_grad=True)
+        (auto,) = torch.autograd.grad(f(p.T).sum(), p)
+        torch.testing.assert_close(torch.stack(WO._GRADIENTS[name](*p.detach().unbind(1)), 1), auto, msg=name)
+    assert set(WI._STD) == set(widgets.INITS)
+    for name, init in widgets.INITS.items():
+        w = init(torch.empty(16, 16, dtype=torch.float64), torch.Generator().manual_seed(2))
+        z = torch.randn(16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        assert torch.equal(w, z * WI._STD[name](w)), name
+    logits, targets = widgets.imbalanced_batch(3000, 0.02, 0.1, seed=4)
+    terms = WF._batch_terms(logits, targets, 0.9)
+    for gamma, alpha in ((0.0, -1), (2.0, 0.25), (1.5, 0.0), (5.0, 1.0)):
+        loss = sigmoid_focal_loss(logits, targets, alpha, gamma)
+        pos, p_t = targets > 0, torch.where(targets > 0, torch.sigmoid(logits), 1 - torch.sigmoid(logits))
+        want = dict(positives=(loss[pos].sum() / loss.sum()).item(),
+                    hard_negatives=(loss[~pos & (p_t < 0.9)].sum() / loss.sum()).item(),
+                    easy_negatives=(loss[~pos & (p_t >= 0.9)].sum() / loss.sum()).item(),
+                    easy_count=int((~pos & (p_t >= 0.9)).sum()), total=loss.sum().item())
+        assert WF._shares(terms, gamma, alpha) == want == widgets.loss_shares(logits, targets, gamma, alpha)
+    # the cached draws are the ones a fresh generator gives, whatever depth came first
+    shallow = widgets.layer_statistics("N(0, 1)", "tanh", depth=3, width=8, batch=4, seed=11)
+    deep = widgets.layer_statistics("N(0, 1)", "tanh", depth=5, width=8, batch=4, seed=11)
+    torch.testing.assert_close(shallow["acts"], deep["acts"][:3])

@@ -30,28 +30,51 @@ def activation_curves(name: str, lo: float = -5.0, hi: float = 5.0, n: int = 401
     return x, f(x), df(x)
 
 
+# f' from the output f(z) where the derivative functions compute f(z) first: the same operations, so the same bits
+_FROM_OUTPUT = {"sigmoid": lambda z, s: s * (1 - s), "tanh": lambda z, t: 1 - t ** 2}
+_DRAWS: dict = {}       # (width, batch, seed, gain) -> (generator, h_0, [W_1, W_2, ...]), the explorer's network
+
+
+def _mlp_draws(width: int, batch: int, seed: int, gain: float, depth: int):
+    """h_0 ~ N(0, 1) [batch, width] and W_1..W_depth ~ N(0, gain²/width), drawn one after the other from
+    ``Generator(seed)``: the first ``depth`` layers of one network, so a deeper one extends a shallower one. They
+    do not depend on the activation: kept (a few networks) and extended, not drawn again for every view."""
+    key = (width, batch, seed, gain)
+    if key not in _DRAWS:
+        if len(_DRAWS) >= 8:
+            del _DRAWS[next(iter(_DRAWS))]                           # the oldest
+        g = torch.Generator().manual_seed(seed)
+        _DRAWS[key] = (g, torch.randn(batch, width, generator=g, dtype=torch.float64), [])
+    g, h, weights = _DRAWS[key]
+    while len(weights) < depth:
+        weights.append(torch.randn(width, width, generator=g, dtype=torch.float64) * gain / width ** 0.5)
+    return h, weights[:depth]
+
+
 def gradient_through_depth(name: str, depth: int = 20, width: int = 64, batch: int = 128, gain: float = 1.0,
                            seed: int = 0):
     """Mean |∂L/∂h_l| at the input of every layer of an MLP ``depth`` layers deep, each layer
     ``h -> f(W h)`` with W ~ N(0, gain²/width), L = sum of the last layer's outputs.
-    Returns Tensor[depth], index 0 = first layer: how much gradient reaches each depth.
+    Returns Tensor[depth], index 0 = first layer: how much gradient reaches each depth. The backward pass is
+    the chain rule written out, ∂L/∂h_{l-1} = (∂L/∂h_l ⊙ f'(z_l)) W_lᵀ with the derivative f' of
+    :mod:`cvbook_lib.activations` (autograd's values), so no graph is built.
     ``gain`` is a finite number > 0, ``seed`` an int in [0, 2**64 - 1]."""
     check_choice(name, "name", tuple(A.ACTIVATIONS))
     depth, width, batch = check_int(depth, "depth", 1), check_int(width, "width", 1), check_int(batch, "batch", 1)
     gain = check_float(gain, "gain", 0.0, min_open=True, allow_inf=False)
-    g = torch.Generator().manual_seed(check_seed(seed))
-    f = A.ACTIVATIONS[name][0]
-    h = torch.randn(batch, width, generator=g, dtype=torch.float64)
-    layers = []                                                      # (layer input, layer output)
-    for _ in range(depth):
-        x_in = h.detach().requires_grad_()
-        w = torch.randn(width, width, generator=g, dtype=torch.float64) * gain / width ** 0.5
-        h = f(x_in @ w)
-        layers.append((x_in, h))
-    grads, upstream = [], torch.ones_like(h)
-    for x_in, out in reversed(layers):                               # backprop one layer at a time
-        (upstream,) = torch.autograd.grad(out, x_in, upstream)
-        grads.append(upstream.abs().mean())
+    f, grad = A.ACTIVATIONS[name]
+    df = _FROM_OUTPUT.get(name, lambda z, out: grad(z))
+    h, weights = _mlp_draws(width, batch, check_seed(seed), gain, depth)
+    with torch.no_grad():                                            # the chain rule by hand, no graph:
+        pre = []                                                     # z_l = h_{l-1} W_l, h_l = f(z_l)
+        for w in weights:
+            z = h @ w
+            h = f(z)
+            pre.append((z, h, w))
+        grads, upstream = [], torch.ones_like(h)                     # ∂L/∂h_depth = 1
+        for z, out, w in reversed(pre):                              # ∂L/∂h_{l-1} = (∂L/∂h_l ⊙ f'(z_l)) W_l^T
+            upstream = (upstream * df(z, out)) @ w.T
+            grads.append(upstream.abs().mean())
     return torch.stack(grads[::-1])
 
 
@@ -85,6 +108,7 @@ def activation_explorer():
                     rng=W.FloatRangeSlider(value=(-5.0, 5.0), min=-10.0, max=10.0, step=0.5, description="x range"),
                     depth=W.IntSlider(20, 2, 50, description="depth"))
     out = W.Output()
+    _mlp_draws(64, 128, 0, 1.0, controls["depth"].max)             # the deepest network, drawn once
 
     def redraw(_=None):
         lo, hi = controls["rng"].value

@@ -1,14 +1,15 @@
 """The architecture explorer (Chapter 11): a model of the book, an input resolution and a width multiplier →
 per-stage parameters, MACs, activation memory and receptive field, measured by :func:`cvbook_lib.profile.profile`.
 
-Models are built on the ``meta`` device (shapes only, no weights are allocated), so a view costs milliseconds
-for MobileNet and well under a second for VGG16."""
+Models are built on the ``meta`` device (shapes only, no weights are allocated), every one once when the explorer
+is constructed; a new setting then costs one profiled pass, tens of milliseconds."""
 
 from __future__ import annotations
 
 import functools
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .. import models
 from .._checks import check_choice, check_float, check_int
@@ -28,12 +29,39 @@ ARCHITECTURES = {
 }
 
 
+WIDTHS = tuple(0.25 * i for i in range(1, 9))  # the explorer's width slider
+_INIT_OPS = {torch.ops.aten.uniform_.default, torch.ops.aten.normal_.default, torch.ops.aten.fill_.Scalar,
+             torch.ops.aten.zero_.default}
+
+
+class _SkipInit(TorchDispatchMode):
+    """Meta tensors hold no values: filling them (the models' weight initialisation, run by torch's Python meta
+    kernels) only costs time, most of building a model on the meta device."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in _INIT_OPS and isinstance(args[0], torch.Tensor) and args[0].device.type == "meta":
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
+@functools.cache
+def _model(name: str, width_mult: float):
+    """The model on the meta device (shapes only): one per (name, width), whatever the resolution."""
+    build, takes_width, _ = ARCHITECTURES[name]
+    with torch.device("meta"), _SkipInit():
+        return build(width_mult=width_mult) if takes_width else build()
+
+
+def _build_models():
+    """Every model the explorer can show (~0.5 s in all), built once when it is constructed."""
+    for name, (_, takes_width, _) in ARCHITECTURES.items():
+        for width in WIDTHS if takes_width else (1.0,):
+            _model(name, width)
+
+
 @functools.lru_cache(maxsize=16)
 def _profiled(name: str, resolution: int, width_mult: float):
-    build, takes_width, depth = ARCHITECTURES[name]
-    with torch.device("meta"):
-        model = build(width_mult=width_mult) if takes_width else build()
-    return profile(model, resolution), depth
+    return profile(_model(name, width_mult), resolution), ARCHITECTURES[name][2]
 
 
 def arch_view(name: str, resolution: int = 224, width_mult: float = 1.0) -> dict:
@@ -83,8 +111,9 @@ def arch_explorer(name: str = "mobilenet_v2"):
     check_choice(name, "name", tuple(ARCHITECTURES))
     controls = dict(name=W.Dropdown(options=list(ARCHITECTURES), value=name, description="model"),
                     resolution=W.IntSlider(224, 32, 512, 32, description="resolution"),
-                    width_mult=W.FloatSlider(1.0, min=0.25, max=2.0, step=0.25, description="width"))
+                    width_mult=W.FloatSlider(1.0, min=WIDTHS[0], max=WIDTHS[-1], step=0.25, description="width"))
     out = W.Output()
+    _build_models()
 
     def redraw(_=None):
         c = {k: w.value for k, w in controls.items()}

@@ -64,16 +64,7 @@ def imbalanced_batch(n: int = 100_000, positive_fraction: float = 0.001, hard_fr
     return torch.cat([pos, hard, easy]), targets
 
 
-def loss_shares(logits, targets, gamma: float, alpha: float, easy: float = 0.9) -> dict:
-    """Share of the total loss (``torchvision.ops.sigmoid_focal_loss``) from positives (target > 0), hard
-    negatives and easy negatives (p_t >= ``easy``, in [0, 1]).
-
-    Args: logits (Tensor[*], floating), targets (Tensor[*], same shape and dtype, values in [0, 1]); γ, α as in
-    :func:`focal_curves`. Returns a dict of the three shares (NaN when the total loss is 0), the number of
-    easy negatives and the total. NaN logits give NaN shares, as the loss does. Deliberate differences
-    from torchvision, which computes with any of them: targets outside [0, 1] (or NaN), γ < 0 or
-    non-finite, α > 1 or NaN, and ``easy`` outside [0, 1] are refused.
-    """
+def _check_batch(logits, targets):
     check_tensor(logits, "logits", kind="float")
     check_tensor(targets, "targets", kind="float")
     check_same(logits, "logits", targets, "targets")
@@ -83,28 +74,54 @@ def loss_shares(logits, targets, gamma: float, alpha: float, easy: float = 0.9) 
     if bool(((targets < 0) | (targets > 1) | targets.isnan()).any()):
         raise ValueError(f"targets must hold values in [0, 1] (no NaN), got values from {targets.min().item()!r} "
                          f"to {targets.max().item()!r}")
-    gamma, alpha = _check_gamma_alpha(gamma, alpha)
+
+
+def _batch_terms(logits, targets, easy: float) -> dict:
+    """Everything of :func:`loss_shares` that does not depend on γ and α, computed once per batch (checked by
+    :func:`_check_batch`): ``sigmoid_focal_loss``'s -log p_t (``ce``), 1 - p_t and the α_t pieces, op for op as it
+    computes them, and the positions of the three groups."""
     easy = check_probability(easy, "easy")
-    loss = sigmoid_focal_loss(logits, targets, alpha, gamma)
+    logits, targets = logits.flatten(), targets.flatten()
     p = torch.sigmoid(logits)
-    p_t = torch.where(targets > 0, p, 1 - p)
-    total = loss.sum()
-    pos = targets > 0
-    return dict(positives=(loss[pos].sum() / total).item(),
-                hard_negatives=(loss[~pos & (p_t < easy)].sum() / total).item(),
-                easy_negatives=(loss[~pos & (p_t >= easy)].sum() / total).item(),
-                easy_count=int((~pos & (p_t >= easy)).sum()), total=total.item())
+    ce = (1 - targets) * logits - torch.nn.functional.logsigmoid(logits)   # as sigmoid_focal_loss computes them
+    negatives = 1 - targets
+    p_t = p * targets + (1 - p) * negatives
+    pos, group_p_t = targets > 0, torch.where(targets > 0, p, 1 - p)
+    groups = [m.nonzero().squeeze(1) for m in (pos, ~pos & (group_p_t < easy), ~pos & (group_p_t >= easy))]
+    return dict(ce=ce, base=1 - p_t, targets=targets, negatives=negatives, groups=groups)
 
 
-def plot_focal(gamma: float, alpha: float, batch=None, axes=None):
-    """Loss vs p_t, gradient vs p_t, and the loss shares of an imbalanced ``batch`` ((logits, targets) as
-    :func:`imbalanced_batch` returns; None: the default one) on ``axes`` (three Axes, or None). Returns the axes."""
+def _shares(terms: dict, gamma: float, alpha: float) -> dict:
+    """:func:`loss_shares` from :func:`_batch_terms`: the loss is ``sigmoid_focal_loss``'s, bit for bit."""
     gamma, alpha = _check_gamma_alpha(gamma, alpha)
-    if batch is not None and (not isinstance(batch, (tuple, list)) or len(batch) != 2):
-        raise TypeError(f"batch must be a pair (logits, targets) or None, got {type(batch).__name__}")
-    check_axes(axes, "axes", 3)
-    logits, targets = batch if batch is not None else imbalanced_batch()
-    ce_s, fl_s = loss_shares(logits, targets, 0.0, -1), loss_shares(logits, targets, gamma, alpha)
+    if not (0 <= alpha <= 1 or alpha == -1):                         # sigmoid_focal_loss's rule
+        raise ValueError(f"Invalid alpha value: alpha must be in [0, 1] or -1 (no weighting), got {alpha!r}")
+    loss = terms["ce"] * (terms["base"] ** gamma)
+    if alpha >= 0:                                                   # α = -1: no α_t weighting
+        loss = (alpha * terms["targets"] + (1 - alpha) * terms["negatives"]) * loss
+    total = loss.sum()
+    pos, hard, easy = (loss.index_select(0, i).sum() / total for i in terms["groups"])
+    return dict(positives=pos.item(), hard_negatives=hard.item(), easy_negatives=easy.item(),
+                easy_count=len(terms["groups"][2]), total=total.item())
+
+
+def loss_shares(logits, targets, gamma: float, alpha: float, easy: float = 0.9) -> dict:
+    """Share of the total loss (``torchvision.ops.sigmoid_focal_loss``) from positives (target > 0), hard
+    negatives and easy negatives (p_t >= ``easy``, in [0, 1]).
+
+    Args: logits (Tensor[*], floating), targets (Tensor[*], same shape and dtype, values in [0, 1]); γ, α as in
+    :func:`focal_curves`. Returns a dict of the three shares (NaN when the total loss is 0), the number of easy
+    negatives and the total. NaN logits give NaN shares, as the loss does. Deliberate differences from
+    torchvision, which computes with any of them: targets outside [0, 1] (or NaN), γ < 0 or non-finite, α > 1 or
+    NaN, and ``easy`` outside [0, 1] are refused.
+    """
+    _check_batch(logits, targets)
+    _check_gamma_alpha(gamma, alpha)
+    return _shares(_batch_terms(logits, targets, easy), gamma, alpha)
+
+
+def _draw_focal(gamma: float, alpha: float, terms: dict, ce_s: dict, axes):
+    fl_s = _shares(terms, gamma, alpha)
     c = focal_curves(gamma, alpha)
     axes = axes_or_new(axes, 3, (11, 3.2))
     for ax in axes:
@@ -130,6 +147,23 @@ def plot_focal(gamma: float, alpha: float, batch=None, axes=None):
     return axes
 
 
+def _prepared(batch) -> tuple[dict, dict]:
+    """What every view of one batch shares: its :func:`_batch_terms` and its CE shares (γ = 0, no α)."""
+    _check_batch(*batch)
+    terms = _batch_terms(*batch, 0.9)
+    return terms, _shares(terms, 0.0, -1)
+
+
+def plot_focal(gamma: float, alpha: float, batch=None, axes=None):
+    """Loss vs p_t, gradient vs p_t, and the loss shares of an imbalanced ``batch`` ((logits, targets) as
+    :func:`imbalanced_batch` returns; None: the default one) on ``axes`` (three Axes, or None). Returns the axes."""
+    gamma, alpha = _check_gamma_alpha(gamma, alpha)
+    if batch is not None and (not isinstance(batch, (tuple, list)) or len(batch) != 2):
+        raise TypeError(f"batch must be a pair (logits, targets) or None, got {type(batch).__name__}")
+    check_axes(axes, "axes", 3)
+    return _draw_focal(gamma, alpha, *_prepared(batch if batch is not None else imbalanced_batch()), axes)
+
+
 def focal_explorer():
     """Live explorer (an ``ipywidgets.VBox``) with γ and α sliders (α < 0 switches the α weighting off)."""
     import ipywidgets as W
@@ -137,10 +171,12 @@ def focal_explorer():
     controls = dict(gamma=W.FloatSlider(2.0, min=0.0, max=5.0, step=0.5, description="gamma"),
                     alpha=W.FloatSlider(0.25, min=-0.05, max=1.0, step=0.05, description="alpha"))
     out = W.Output()
-    batch = imbalanced_batch()
+    prepared = _prepared(imbalanced_batch())                         # the batch's setting-free part, once
 
     def redraw(_=None):
-        show(out, plot_focal(controls["gamma"].value, controls["alpha"].value, batch)[0].figure)
+        gamma, alpha = _check_gamma_alpha(controls["gamma"].value, controls["alpha"].value)
+        alpha = -1 if alpha < 0 else alpha                           # the slider's α < 0: no α weighting
+        show(out, _draw_focal(gamma, alpha, *prepared, None)[0].figure)
 
     for widget in controls.values():
         widget.observe(redraw, names="value")
@@ -152,6 +188,6 @@ def focal_animation(gammas=(0.0, 0.5, 1.0, 2.0, 3.0, 5.0), alpha: float = 0.25) 
     """Kernel-free explorer: one frame per γ of ``gammas``. Returns self-contained HTML."""
     gammas = check_sequence(gammas, "gammas", lambda g, name: check_float(g, name, 0.0, allow_inf=False))
     _check_gamma_alpha(0.0, alpha)
-    batch = imbalanced_batch()
-    return animate(lambda i, axes: plot_focal(gammas[i], alpha, batch, axes), len(gammas), 3, (11, 3.2),
+    prepared = _prepared(imbalanced_batch())
+    return animate(lambda i, axes: _draw_focal(gammas[i], alpha, *prepared, axes), len(gammas), 3, (11, 3.2),
                    adjust=dict(wspace=0.35, bottom=0.18))

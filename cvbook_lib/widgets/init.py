@@ -19,32 +19,64 @@ INITS = {
     "He (Kaiming) normal": lambda w, g: I.kaiming_normal_(w, nonlinearity="relu", generator=g),
 }
 _ACTS = ("tanh", "relu", "sigmoid", "linear")
+# The std each of INITS draws its N(0, std²) with (normal_(0, std) fills exactly std · randn: tested)
+_STD = {
+    "N(0, 0.01^2)": lambda w: 0.01,
+    "N(0, 1)": lambda w: 1.0,
+    "Xavier (Glorot) normal": lambda w: I._xavier_std(w, 1.0, None),
+    "He (Kaiming) normal": lambda w: I._kaiming_std(w, 0, "fan_in", "relu", None),
+}
+# f' from the output f(z), as cvbook_lib.activations computes it (tanh' = 1 - tanh², σ' = σ(1 - σ))
+# (relu'(relu(z)) = relu'(z), NaN included: the output is all the backward pass needs)
+_DERIVATIVE = {"tanh": lambda t: 1 - t ** 2, "sigmoid": lambda s: s * (1 - s), "relu": A.relu_grad, "linear": None}
+# The live explorer's batch: 32 x 256 = 8192 activations per layer for its histograms and statistics (the default
+# 512 costs ~16x more per view: too slow for a slider)
+EXPLORER_BATCH = 32
+_DRAWS: dict = {}       # (width, batch, seed) -> (generator, h_0, [Z_1, Z_2, ...]): the standard normals
+
+
+def _draws(width: int, batch: int, seed: int, depth: int):
+    """h_0 [batch, width] and the standard normals Z_1..Z_depth [width, width] that ``Generator(seed)`` gives one
+    after the other: layer l's weights are std · Z_l for every init of INITS. They depend neither on the init nor
+    on the activation: kept (a few networks) and extended, not drawn again for every view."""
+    key = (width, batch, seed)
+    if key not in _DRAWS:
+        if len(_DRAWS) >= 8:
+            del _DRAWS[next(iter(_DRAWS))]                           # the oldest
+        g = torch.Generator().manual_seed(seed)
+        _DRAWS[key] = (g, torch.randn(batch, width, generator=g, dtype=torch.float64), [])
+    g, h, zs = _DRAWS[key]
+    while len(zs) < depth:
+        zs.append(torch.randn(width, width, generator=g, dtype=torch.float64))
+    return h, zs[:depth]
 
 
 def layer_statistics(init: str, activation: str, depth: int = 10, width: int = 256, batch: int = 512,
                      seed: int = 0) -> dict:
     """Forward a random batch through ``depth`` layers h -> f(W h) (W initialised by ``init``), backprop
-    the sum of the outputs, and return per layer the activations and the gradients w.r.t. them
+    the sum of the outputs (the chain rule written out, with the derivatives of :mod:`cvbook_lib.activations`:
+    autograd's values), and return per layer the activations and the gradients w.r.t. them
     (``acts``, ``grads``: lists of Tensor[batch, width]; ``act_std``, ``grad_mag``: Tensor[depth]).
     ``depth``, ``batch`` >= 1, ``width`` >= 2, ``seed`` an int in [0, 2**64 - 1]."""
     check_choice(init, "init", tuple(INITS))
     check_choice(activation, "activation", _ACTS)
     depth, width, batch = check_int(depth, "depth", 1), check_int(width, "width", 2), check_int(batch, "batch", 1)
-    g = torch.Generator().manual_seed(check_seed(seed))
     f = (lambda t: t) if activation == "linear" else A.ACTIVATIONS[activation][0]
-    h = torch.randn(batch, width, generator=g, dtype=torch.float64).requires_grad_()
-    outs = []
-    for _ in range(depth):
-        w = torch.empty(width, width, dtype=torch.float64)
-        INITS[init](w, g)
-        h = f(h @ w.T)
-        h.retain_grad()
-        outs.append(h)
-    outs[-1].sum().backward()
-    return dict(acts=[o.detach() for o in outs], grads=[o.grad.detach() for o in outs], init=init,
-                activation=activation, act_std=torch.stack([o.detach().std() for o in outs]),
-                grad_mag=torch.stack([o.grad.abs().mean() for o in outs]))
-
+    df = _DERIVATIVE[activation]
+    h, zs = _draws(width, batch, check_seed(seed), depth)
+    with torch.no_grad():                                            # the chain rule by hand, no graph
+        std = _STD[init](zs[0])                                      # layer l's weights: W_l = std · Z_l
+        outs = []
+        for z in zs:                                                 # h_l = f(h_{l-1} W_lᵀ)
+            h = f((h @ z.T) * std)
+            outs.append(h)
+        grads = [torch.ones_like(h)]                                 # ∂L/∂h_depth = 1 for L = sum of h_depth
+        for out, z in zip(outs[:0:-1], zs[:0:-1]):
+            up = grads[-1] if df is None else grads[-1] * df(out)
+            grads.append((up @ z) * std)                             # ∂L/∂h_{l-1} = (∂L/∂h_l ⊙ f'(z_l)) W_l
+        grads.reverse()
+    return dict(acts=outs, grads=grads, init=init, activation=activation,
+                act_std=torch.stack([o.std() for o in outs]), grad_mag=torch.stack([g.abs().mean() for g in grads]))
 
 def plot_layer_statistics(stats: dict, axes=None, layers=None):
     """Histograms of activations at a few layers, and per layer the std of the activations and the mean
@@ -74,17 +106,20 @@ def plot_layer_statistics(stats: dict, axes=None, layers=None):
 
 
 def init_explorer():
-    """Live explorer (an ``ipywidgets.VBox``): depth, initialization, activation."""
+    """Live explorer (an ``ipywidgets.VBox``): depth, initialization, activation; a batch of
+    :data:`EXPLORER_BATCH` inputs of width 256."""
     import ipywidgets as W
 
     controls = dict(init=W.Dropdown(options=list(INITS), value="Xavier (Glorot) normal", description="init"),
                     activation=W.Dropdown(options=list(_ACTS), value="tanh", description="activation"),
                     depth=W.IntSlider(10, 2, 30, description="depth"))
     out = W.Output()
+    _draws(256, EXPLORER_BATCH, 0, controls["depth"].max)            # the deepest network's draws, once
 
     def redraw(_=None):
         c = {k: w.value for k, w in controls.items()}
-        show(out, plot_layer_statistics(layer_statistics(c["init"], c["activation"], c["depth"]))[0].figure)
+        stats = layer_statistics(c["init"], c["activation"], c["depth"], batch=EXPLORER_BATCH)
+        show(out, plot_layer_statistics(stats)[0].figure)
 
     for widget in controls.values():
         widget.observe(redraw, names="value")

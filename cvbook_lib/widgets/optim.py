@@ -20,6 +20,13 @@ SURFACES = {
     "saddle": (lambda p: p[0] ** 2 - p[1] ** 2 + 0.25 * p[1] ** 4, (-2.0, 1e-3), (0.05, 0.1),
                (-2.5, 2.5, -2.2, 2.2)),
 }
+# ∇f of every surface, written out (tested against autograd): one autograd pass per step and optimizer is what
+# made a view slow (900 of them)
+_GRADIENTS = {
+    "ill-conditioned quadratic": lambda x, y: (x, 25 * y),
+    "rosenbrock": lambda x, y: (-2 * (1 - x) - 400 * x * (y - x ** 2), 200 * (y - x ** 2)),
+    "saddle": lambda x, y: (2 * x, -2 * y + y ** 3),
+}
 
 
 def _optimizers(lr, adaptive_lr, momentum, beta1):
@@ -49,22 +56,30 @@ def race(surface: str, lr_scale: float = 1.0, momentum: float = 0.9, beta1: floa
     beta1 = check_float(beta1, "beta1", 0.0, 1.0, max_open=True)
     steps = check_int(steps, "steps", 1)
     f, start, (lr, adaptive_lr), _ = SURFACES[surface]
-    out = {}
-    for name, make in _optimizers(lr * lr_scale, adaptive_lr * lr_scale, momentum, beta1).items():
-        p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    grad = _GRADIENTS[surface]
+    makers = _optimizers(lr * lr_scale, adaptive_lr * lr_scale, momentum, beta1)
+    params = [torch.tensor(start, dtype=torch.float64) for _ in makers]
+    rules = []
+    for make, p in zip(makers.values(), params):
         opt = make([p])
-        path = [p.detach().clone()]
+        group = opt.param_groups[0]
+        # what opt.step() runs for p: cvbook_lib.optim's update rule (without torch's per-call step hooks)
+        rules.append((opt._update, dict(group, lr=float(group["lr"])), p, opt.state[p]))
+    path = [torch.stack(params)]                                     # every optimizer's point, one row each
+    with torch.inference_mode():                                     # no autograd bookkeeping for the tiny ops
         for _ in range(steps):
-            opt.zero_grad()
-            f(p).backward()
-            opt.step()
-            path.append(p.detach().clone())
-            if not torch.isfinite(p).all() or p.abs().max() > 1e6:          # diverged: stop drawing it
-                break
-        traj = torch.stack(path)
+            gradients = torch.stack(grad(*path[-1].unbind(1)), 1)    # all six gradients at once
+            for (update, group, p, state), g in zip(rules, gradients.unbind(0)):
+                update(group, p, g, state)
+            path.append(torch.stack(params))
+    paths = torch.stack(path)                                        # [steps + 1, optimizer, 2]
+    diverged = ~torch.isfinite(paths).all(-1) | (paths.abs().amax(-1) > 1e6)
+    ends = torch.where(diverged.any(0), diverged.int().argmax(0), steps).tolist()   # a diverged one stops there
+    out = {}
+    for i, name in enumerate(makers):
+        traj = paths[: ends[i] + 1, i]
         out[name] = dict(path=traj, loss=float(f(traj[-1])) if torch.isfinite(traj[-1]).all() else float("inf"))
     return out
-
 
 def plot_race(surface: str, result: dict, ax=None):
     """The contour lines of ``surface`` and every trajectory of ``result`` (what :func:`race` returned for it)
