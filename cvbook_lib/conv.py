@@ -247,8 +247,10 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, algorithm, t
         out = _fast._winograd(_pad(x, *pads), weight, groups, tile)
     elif algorithm == "fft":
         out = _fast._fft(_pad(x, *pads), weight, groups)
-    elif algorithm == "direct":
-        out = _fast._direct(_pad(x, *pads), weight, s, d, groups, (Ho, Wo))
+    elif algorithm == "direct":                                        # stride 1: one spare zero row, padded at once
+        spare = int(s == (1, 1) and k[1] > 1)
+        out = _fast._direct(_pad(x, pads[0], pads[1] + spare, pads[2], pads[3]), weight, s, d, groups, (Ho, Wo),
+                            spare_row=bool(spare))
     else:
         out = _conv2d_im2col(x, weight, s, pads, d, k, groups, (Ho, Wo))
     if bias is not None:

@@ -170,18 +170,31 @@ def _winograd(xp: torch.Tensor, weight: torch.Tensor, groups: int, tile: int) ->
     track = torch.is_grad_enabled() and (xp.requires_grad or weight.requires_grad)
     out = None if track else xp.new_empty(N, F, th * m, tw * m)
     parts = []
+    T_max = images * rows * tw
+    # without autograd every chunk reuses the same five buffers (out=): no fresh pages per chunk
+    bufs = None if track else [xp.new_empty(k * T_max) for k in (a * a * C, a * a * C, a * a * C, a * a * F, m * m * F)]
+
+    def buf(k, *shape):                                                    # a view of buffer k, or None (autograd)
+        return None if track else bufs[k][:shape[0] * shape[1]].view(*shape)
+
+    def as_(shape, t):
+        return None if t is None else t.view(*shape)
+
     for i in range(0, N, images):
         n = min(images, N - i)
         for r in range(0, th, rows):
             nr = min(rows, th - r)
             T = n * nr * tw
             # tiles d (a, a, C, n, nr, tw) -> V = B^T d B as (a*a, C, T): the two 1-D transforms are two matmuls
-            d = xp[i:i + n, :, r * m:(r + nr) * m + 2].unfold(2, a, m).unfold(3, a, m)
-            d = d.permute(4, 5, 1, 0, 2, 3).reshape(a, a * C * T)
-            v = torch.matmul(bt, d).view(a, a, C * T)                      # rows:    sum_i B^T[k,i] d[i,j]
-            v = torch.matmul(bt, v).view(a * a, groups, Cg, T)             # columns: sum_j B^T[l,j] (.)[k,j]
-            prod = torch.matmul(u, v).view(a * a, F * T)                   # (a*a, groups, Fg, T): the products
-            y = torch.matmul(kron, prod).view(m, m, F, n, nr, tw).permute(3, 2, 4, 0, 5, 1)   # (n, F, nr, m, tw, m)
+            d = xp[i:i + n, :, r * m:(r + nr) * m + 2].unfold(2, a, m).unfold(3, a, m).permute(4, 5, 1, 0, 2, 3)
+            d = d.reshape(a, a * C * T) if track else buf(0, a, a * C * T).view(a, a, C, n, nr, tw).copy_(d)
+            d = d.view(a, a * C * T)
+            v = torch.matmul(bt, d, out=buf(1, a, a * C * T)).view(a, a, C * T)       # rows: sum_i B^T[k,i] d[i,j]
+            v = torch.matmul(bt, v, out=as_((a, a, C * T), buf(2, a, a * C * T)))  # columns: sum_j B^T[l,j] (.)[k,j]
+            v = v.view(a * a, groups, Cg, T)
+            prod = torch.matmul(u, v, out=as_((a * a, groups, F // groups, T), buf(3, a * a, F * T)))   # the products
+            y = torch.matmul(kron, prod.view(a * a, F * T), out=buf(4, m * m, F * T))
+            y = y.view(m, m, F, n, nr, tw).permute(3, 2, 4, 0, 5, 1)                  # (n, F, nr, m, tw, m)
             if track:
                 parts.append(y.reshape(n, F, nr * m, tw * m))
             else:
@@ -220,12 +233,14 @@ def _fft(xp: torch.Tensor, weight: torch.Tensor, groups: int) -> torch.Tensor:
     return torch.fft.irfft2(Y, s=s)[:, :, :Ho, :Wo].contiguous()
 
 
-def _direct(xp: torch.Tensor, weight: torch.Tensor, stride, dilation, groups: int, out_hw) -> torch.Tensor:
+def _direct(xp: torch.Tensor, weight: torch.Tensor, stride, dilation, groups: int, out_hw,
+            spare_row: bool = False) -> torch.Tensor:
     """Shifted-view convolution: for every tap (c, u, v) add ``view * weight[:, c, u, v]`` into one buffer.
     Cg*kh*kw passes over the output and no column matrix: the right choice when C_in/groups is 1.
     With stride 1 each tap is one *contiguous* stretch of the flattened padded image (row pitch Wp): the
     output is computed Wp wide, so the inner loops run over whole planes, and the extra Wp - Wo columns
-    (windows wrapping into the next row) are cut off at the end."""
+    (windows wrapping into the next row) are cut off at the end. ``spare_row``: the caller padded one extra zero
+    row at the bottom for the last tap's overrun (else it is added here)."""
     N, C = xp.shape[:2]
     F, Cg, kh, kw = weight.shape
     Fg = F // groups
@@ -233,7 +248,7 @@ def _direct(xp: torch.Tensor, weight: torch.Tensor, stride, dilation, groups: in
     flat = (sh, sw) == (1, 1)
     if flat:
         Wp = xp.shape[3]
-        if kw > 1:                                                         # room for the last tap's overrun
+        if kw > 1 and not spare_row:                                       # room for the last tap's overrun
             xp = torch.nn.functional.pad(xp, (0, 0, 0, 1))
         xg = xp.reshape(N, groups, Cg, 1, -1)                               # (N, G, Cg, 1, (Hp+1)*Wp)
     else:
