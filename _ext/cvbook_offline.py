@@ -286,8 +286,24 @@ def _finish(app, exception):
             script.write_text(new, encoding="utf-8", errors="surrogateescape")
 
 
+# Two extensions Jupyter Book loads do not declare whether Sphinx may read pages in parallel, so Sphinx
+# reads serially and (under -W) warns. Both are safe to read in parallel: sphinx_jupyterbook_latex only
+# registers nodes and a LaTeX-builder transform, sphinx_multitoc_numbering renumbers the toctree in the
+# main process after the reads are merged. Declaring it lets scripts/jupyter_book_build.py execute two
+# chapters at a time (the chapters, not Sphinx, are what the build spends its time on).
+_PARALLEL_SAFE = ("sphinx_jupyterbook_latex", "sphinx_multitoc_numbering")
+
+
+def _declare_parallel_safe(app):
+    for name in _PARALLEL_SAFE:
+        ext = app.extensions.get(name)
+        if ext is not None and ext.parallel_read_safe is None:
+            ext.parallel_read_safe = True
+
+
 def setup(app):
     search_languages["zh"] = BookSearchChinese
+    app.connect("builder-inited", _declare_parallel_safe)
     app.connect("builder-inited", _search_dictionary)
     app.connect("doctree-read", _replace_live_widgets)
     app.connect("doctree-read", _glossary_index, priority=400)

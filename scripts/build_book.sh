@@ -10,6 +10,6 @@ export MPLBACKEND=Agg PYTHONHASHSEED=0
 . scripts/book_cache.sh
 drop_stale_caches
 rm -rf _build/html
-jupyter-book build -W -n --keep-going .
+python scripts/jupyter_book_build.py build -W -n --keep-going .   # jupyter-book build, two chapters at a time
 record_caches
 echo "book built: $(pwd)/_build/html/index.html"

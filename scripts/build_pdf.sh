@@ -14,7 +14,7 @@ start=$SECONDS
 . scripts/book_cache.sh
 drop_stale_caches
 rm -rf _build/singlehtml _build/pdf/cvbook.pdf _build/pdf/cvbook.json
-jupyter-book build -W -n --keep-going --builder singlehtml .
+python scripts/jupyter_book_build.py build -W -n --keep-going --builder singlehtml .
 record_caches
 echo "== single-page HTML: $(( SECONDS - start )) s"
 start=$SECONDS
