@@ -5,9 +5,8 @@
 #   2. nbval over every chapter again with torch's non-vectorized kernels on one thread
 #      (ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1): other kernels, other reduction order, a
 #      stand-in for a reader's machine. A stored output that only one CPU reproduces fails here.
-# The first run keeps torch's own threading (what a reader gets), the second is single-threaded; both
-# spread the files over two workers (pytest-xdist --dist loadfile: a notebook or a test module stays
-# on one worker, its cells in order).
+# The first run keeps torch's own threading (what a reader gets); the second, single-threaded,
+# spreads the notebooks over two workers (pytest-xdist --dist loadfile; a notebook stays on one worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh --with-pdf   # chromium, fonts-noto-cjk, poppler-utils
@@ -22,7 +21,7 @@ bash scripts/build_pdf.sh   # after the HTML build: shares its execution cache
 part "whole-book PDF"
 export MPLBACKEND=Agg PYTHONHASHSEED=0
 NBVAL=(--nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg)
-python -m pytest -n 2 --dist loadfile --durations=25 "${NBVAL[@]}" tests/ chapters/   # slowest tests: keep it short
+python -m pytest --durations=25 "${NBVAL[@]}" tests/ chapters/   # the slowest tests, for keeping the run short
 part "unit tests, HTML check and nbval (native)"
 ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 python -m pytest -n 2 --dist loadfile "${NBVAL[@]}" chapters/
 part "nbval (ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1)"

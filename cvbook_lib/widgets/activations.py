@@ -7,6 +7,7 @@ import torch
 
 from .. import activations as A
 from .._checks import check_choice, check_float, check_int
+from ._draws import normal_draws
 from ._html import animate, axes_or_new, check_axes, check_seed, show
 
 __all__ = ["activation_curves", "gradient_through_depth", "plot_activation", "activation_explorer",
@@ -32,23 +33,12 @@ def activation_curves(name: str, lo: float = -5.0, hi: float = 5.0, n: int = 401
 
 # f' from the output f(z) where the derivative functions compute f(z) first: the same operations, so the same bits
 _FROM_OUTPUT = {"sigmoid": lambda z, s: s * (1 - s), "tanh": lambda z, t: 1 - t ** 2}
-_DRAWS: dict = {}       # (width, batch, seed, gain) -> (generator, h_0, [W_1, W_2, ...]), the explorer's network
-
-
 def _mlp_draws(width: int, batch: int, seed: int, gain: float, depth: int):
-    """h_0 ~ N(0, 1) [batch, width] and W_1..W_depth ~ N(0, gain²/width), drawn one after the other from
-    ``Generator(seed)``: the first ``depth`` layers of one network, so a deeper one extends a shallower one. They
-    do not depend on the activation: kept (a few networks) and extended, not drawn again for every view."""
-    key = (width, batch, seed, gain)
-    if key not in _DRAWS:
-        if len(_DRAWS) >= 8:
-            del _DRAWS[next(iter(_DRAWS))]                           # the oldest
-        g = torch.Generator().manual_seed(seed)
-        _DRAWS[key] = (g, torch.randn(batch, width, generator=g, dtype=torch.float64), [])
-    g, h, weights = _DRAWS[key]
-    while len(weights) < depth:
-        weights.append(torch.randn(width, width, generator=g, dtype=torch.float64) * gain / width ** 0.5)
-    return h, weights[:depth]
+    """h_0 ~ N(0, 1) [batch, width] and W_1..W_depth ~ N(0, gain²/width) from ``normal_draws`` (drawn one after the
+    other from ``Generator(seed)``): the first ``depth`` layers of one network. They do not depend on the activation:
+    kept and extended, not drawn again for every view."""
+    h, zs = normal_draws(width, batch, seed, depth)
+    return h, [z * gain / width ** 0.5 for z in zs]
 
 
 def gradient_through_depth(name: str, depth: int = 20, width: int = 64, batch: int = 128, gain: float = 1.0,

@@ -8,6 +8,7 @@ import torch
 from .. import activations as A
 from .. import init as I
 from .._checks import check_choice, check_int
+from ._draws import normal_draws
 from ._html import animate, axes_or_new, check_axes, check_seed, check_sequence, check_view, show
 
 __all__ = ["INITS", "layer_statistics", "plot_layer_statistics", "init_explorer", "init_animation"]
@@ -32,23 +33,10 @@ _DERIVATIVE = {"tanh": lambda t: 1 - t ** 2, "sigmoid": lambda s: s * (1 - s), "
 # The live explorer's batch: 32 x 256 = 8192 activations per layer for its histograms and statistics (the default
 # 512 costs ~16x more per view: too slow for a slider)
 EXPLORER_BATCH = 32
-_DRAWS: dict = {}       # (width, batch, seed) -> (generator, h_0, [Z_1, Z_2, ...]): the standard normals
-
-
 def _draws(width: int, batch: int, seed: int, depth: int):
-    """h_0 [batch, width] and the standard normals Z_1..Z_depth [width, width] that ``Generator(seed)`` gives one
-    after the other: layer l's weights are std · Z_l for every init of INITS. They depend neither on the init nor
-    on the activation: kept (a few networks) and extended, not drawn again for every view."""
-    key = (width, batch, seed)
-    if key not in _DRAWS:
-        if len(_DRAWS) >= 8:
-            del _DRAWS[next(iter(_DRAWS))]                           # the oldest
-        g = torch.Generator().manual_seed(seed)
-        _DRAWS[key] = (g, torch.randn(batch, width, generator=g, dtype=torch.float64), [])
-    g, h, zs = _DRAWS[key]
-    while len(zs) < depth:
-        zs.append(torch.randn(width, width, generator=g, dtype=torch.float64))
-    return h, zs[:depth]
+    """h_0 and the standard normals Z_1..Z_depth of ``normal_draws``: layer l's weights are std · Z_l for every init
+    of INITS. They depend neither on the init nor on the activation."""
+    return normal_draws(width, batch, seed, depth)
 
 
 def layer_statistics(init: str, activation: str, depth: int = 10, width: int = 256, batch: int = 512,
